@@ -1,0 +1,3 @@
+from postboard.cli import main
+
+main()

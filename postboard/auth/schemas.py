@@ -1,0 +1,23 @@
+from pydantic import BaseModel, ConfigDict, Field
+
+from postboard.fields import NulFreeStr
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class TokenData(BaseModel):
+    """What a verified access token says: whose it is."""
+
+    id: int
+
+
+class UserLogin(BaseModel):
+    """The OAuth2 password form; `username` is the email. Other OAuth2 fields (scope, ...) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    username: NulFreeStr = Field(min_length=1, description="The account's email")
+    password: str = Field(min_length=1)

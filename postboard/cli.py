@@ -1,0 +1,140 @@
+"""The `postboard` command: serve, migrate, create-user."""
+
+import argparse
+import asyncio
+import copy
+import getpass
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+from sqlalchemy import make_url
+from sqlalchemy.exc import DBAPIError
+
+from postboard.auth.passwords import PasswordHasher
+from postboard.config import ConfigError, Settings, load_secret_key
+from postboard.db import Database
+from postboard.errors import DomainError
+from postboard.migrations import upgrade_to_head
+from postboard.users.schemas import UserCreate
+from postboard.users.service import create_user
+
+
+class CommandError(Exception):
+    """Ends the command with its message on one line and a non-zero exit."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        args.command(args)
+    except CommandError as error:
+        print(f"postboard: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="postboard", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="apply pending migrations, then serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.set_defaults(command=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending migrations to DATABASE_URL")
+    migrate.set_defaults(command=_migrate)
+
+    add_user = commands.add_parser(
+        "create-user", help="create an account; the password is asked for, or read from stdin"
+    )
+    add_user.add_argument("email")
+    add_user.set_defaults(command=_create_user)
+    return parser
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        raise CommandError(f"invalid settings: {problems}") from None
+
+
+def _migrate_database(settings: Settings) -> None:
+    try:
+        upgrade_to_head(settings.database_url)
+    except (DBAPIError, OSError) as error:
+        raise CommandError(describe_connection_error(settings.database_url, error)) from None
+
+
+def describe_connection_error(database_url: str, error: BaseException) -> str:
+    """One line naming where the database was looked for and why it could not be used."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        where = f"the SQLite database {url.database}"
+    else:
+        where = f"the database {url.database!r} at {url.host or 'localhost'}:{url.port or 5432}"
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    reason = " ".join(str(cause).split()) or type(cause).__name__
+    return f"cannot use {where}: {reason}"
+
+
+def _migrate(_args: argparse.Namespace) -> None:
+    _migrate_database(_settings())
+    print("postboard: database is up to date")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    settings = _settings()
+    try:
+        # Made here, once, so that worker processes find the development key instead of racing to make it.
+        load_secret_key(settings)
+    except ConfigError as error:
+        raise CommandError(str(error)) from None
+    _migrate_database(settings)
+    uvicorn.run(
+        "postboard.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=_log_config(),
+    )
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with Postboard's own records shown beside it."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["postboard"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+def _create_user(args: argparse.Namespace) -> None:
+    settings = _settings()
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    try:
+        new_user = UserCreate(email=args.email, password=password)
+    except ValidationError as error:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
+        raise CommandError(problems) from None
+    _migrate_database(settings)
+    try:
+        user_id = asyncio.run(_insert_user(settings, new_user))
+    except DomainError as error:
+        raise CommandError(error.detail) from None
+    print(f"postboard: created user {user_id} <{new_user.email}>")
+
+
+async def _insert_user(settings: Settings, new_user: UserCreate) -> int:
+    database = Database(settings.database_url)
+    try:
+        async with database.session(writes=True) as session, session.begin():
+            user = await create_user(session, PasswordHasher(max_threads=1), new_user)
+            return user.id
+    finally:
+        await database.dispose()

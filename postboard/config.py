@@ -1,0 +1,135 @@
+"""Settings from the environment and an optional `.env`, and the checks that guard them at start."""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./postboard.db"
+MIN_SECRET_KEY_BYTES = 32
+# Keys published in the course, the FastAPI docs and popular templates: anyone can forge tokens with them.
+WELL_KNOWN_SECRET_KEYS = frozenset(
+    {
+        "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+        "changethis",
+        "changeme",
+        "secret",
+        "your-secret-key",
+        "your_secret_key",
+        "supersecretkey",
+    }
+)
+# Where a development key lives when the database is not a SQLite file.
+FALLBACK_SECRET_KEY_FILE = Path(".postboard-secret-key")
+
+
+class ConfigError(Exception):
+    """A setting that makes starting unsafe or impossible; its message is shown to the operator as is."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    postboard_env: Literal["development", "production"] = "development"
+    database_url: str = ""
+    # The course's way of naming the database, used when DATABASE_URL is unset and all five are set.
+    database_hostname: str | None = None
+    database_port: int | None = None
+    database_username: str | None = None
+    database_password: SecretStr | None = None
+    database_name: str | None = None
+    secret_key: SecretStr | None = None
+    access_token_expire_minutes: int = Field(default=30, gt=0, le=60 * 24 * 365)
+    password_hashing_threads: int = Field(default=max(os.cpu_count() or 1, 1), gt=0, le=64)
+
+    @model_validator(mode="after")
+    def _resolve_database_url(self) -> Self:
+        self.database_url = normalize_database_url(self.database_url or self._course_database_url())
+        return self
+
+    def _course_database_url(self) -> str:
+        parts = (self.database_hostname, self.database_port, self.database_username, self.database_name)
+        if any(part is None for part in parts) or self.database_password is None:
+            return DEFAULT_DATABASE_URL
+        return URL.create(
+            "postgresql+asyncpg",
+            username=self.database_username,
+            password=self.database_password.get_secret_value(),
+            host=self.database_hostname,
+            port=self.database_port,
+            database=self.database_name,
+        ).render_as_string(hide_password=False)
+
+    @property
+    def access_token_lifetime(self) -> timedelta:
+        return timedelta(minutes=self.access_token_expire_minutes)
+
+    @property
+    def is_production(self) -> bool:
+        return self.postboard_env == "production"
+
+
+def normalize_database_url(raw_url: str) -> str:
+    """Maps the URLs people paste (`postgresql://`, `postgres://`) to the async drivers Postboard runs on."""
+    try:
+        url = make_url(raw_url)
+    except ArgumentError as error:
+        raise ValueError(f"DATABASE_URL is not a database URL: {error}") from None
+    backend = url.get_backend_name()
+    if backend == "postgres":
+        backend = "postgresql"
+    drivers = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
+    if backend not in drivers:
+        raise ValueError(f"DATABASE_URL must be a PostgreSQL or SQLite URL, not {backend!r}")
+    return url.set(drivername=f"{backend}+{drivers[backend]}").render_as_string(hide_password=False)
+
+
+def load_secret_key(settings: Settings) -> str:
+    """The key that signs tokens; in development one is made once and kept, so tokens survive restarts."""
+    if settings.secret_key is not None:
+        key = settings.secret_key.get_secret_value()
+        if settings.is_production:
+            check_production_secret_key(key)
+        return key
+    if settings.is_production:
+        raise ConfigError("SECRET_KEY must be set when POSTBOARD_ENV=production")
+    return _read_or_create_key_file(development_key_file(settings.database_url))
+
+
+def check_production_secret_key(key: str) -> None:
+    if key in WELL_KNOWN_SECRET_KEYS:
+        raise ConfigError("SECRET_KEY is a well-known example value; generate one: openssl rand -hex 32")
+    if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production")
+
+
+def development_key_file(database_url: str) -> Path:
+    """Beside the SQLite database file, so each database keeps its own key; else the working directory."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        database_file = Path(url.database)
+        return database_file.with_name(database_file.name + ".secret-key")
+    return FALLBACK_SECRET_KEY_FILE
+
+
+def _read_or_create_key_file(path: Path) -> str:
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        # Another process may have created it a moment ago and still be writing.
+        key = path.read_text().strip()
+        if len(key) < MIN_SECRET_KEY_BYTES:
+            raise ConfigError(f"the secret key file {path} is damaged; delete it to make a new one") from None
+        return key
+    except OSError as error:
+        raise ConfigError(f"cannot create the secret key file {path}: {error.strerror}") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(descriptor, "w") as key_file:
+        key_file.write(key + "\n")
+    return key

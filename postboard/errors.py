@@ -1,0 +1,161 @@
+"""Domain errors, every message a client can see, and the handlers that turn errors into responses."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    detail: str
+
+
+class DomainError(Exception):
+    """An outcome the contract names: it carries its status and the message the client sees."""
+
+    status_code: ClassVar[int] = status.HTTP_400_BAD_REQUEST
+    description: ClassVar[str] = "Bad request"
+    headers: ClassVar[dict[str, str] | None] = None
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+    description = "Not found"
+
+
+class Forbidden(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+    description = "Forbidden"
+
+
+class Conflict(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+    description = "Conflict"
+
+
+class Unauthorized(DomainError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    description = "Missing or invalid bearer token"
+    headers = {"WWW-Authenticate": "Bearer"}  # noqa: RUF012  (read-only class constant)
+
+
+class ServiceUnavailable(DomainError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    description = "The database cannot be reached"
+
+
+# Every message a client can see, in the course's exact wording.
+NOT_AUTHENTICATED = "Not authenticated"
+INVALID_TOKEN = "Could not validate credentials"
+INVALID_CREDENTIALS = "Invalid Credentials"
+NOT_OWNER = "Not authorized to perform requested action"
+VOTE_NOT_FOUND = "Vote does not exist"
+VOTE_ADDED = "successfully added vote"
+VOTE_DELETED = "successfully deleted vote"
+DATABASE_UNAVAILABLE = "The database is unavailable, try again shortly"
+INTERNAL_ERROR = "Internal Server Error"
+
+
+def email_taken(email: str) -> str:
+    return f"User with email: {email} already exists"
+
+
+def user_not_found(user_id: int) -> str:
+    return f"User with id: {user_id} does not exist"
+
+
+def post_not_found_for_read(post_id: int) -> str:
+    return f"post with id: {post_id} was not found"
+
+
+def post_not_found_for_write(post_id: int) -> str:
+    return f"post with id: {post_id} does not exist"
+
+
+def post_not_found_for_vote(post_id: int) -> str:
+    return f"Post with id: {post_id} does not exist"
+
+
+def already_voted(user_id: int, post_id: int) -> str:
+    return f"user {user_id} has already voted on post {post_id}"
+
+
+def responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses=` entry for the domain errors a route can raise."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for error in errors:
+        documented[error.status_code] = {"model": ErrorDetail, "description": error.description}
+    return documented
+
+
+# Fields whose submitted value must never be echoed back in a validation error.
+_SECRET_FIELDS = frozenset({"password"})
+
+
+def _without_secret_inputs(errors: Any) -> list[dict[str, Any]]:
+    cleaned = []
+    for error in errors:
+        if _SECRET_FIELDS.intersection(str(part) for part in error.get("loc", ())):
+            error = {key: value for key, value in error.items() if key != "input"}
+        cleaned.append(error)
+    return cleaned
+
+
+async def _domain_error_handler(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+
+
+# Given a request, the authentication error it deserves, if its route needs a token and it lacks a good one.
+AuthenticationCheck = Callable[[Request], Awaitable[DomainError | None]]
+
+
+def _validation_error_handler(
+    check_authentication: AuthenticationCheck,
+) -> Callable[..., Awaitable[JSONResponse]]:
+    async def handle(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        # FastAPI parses a JSON body before it resolves dependencies; the contract checks auth first.
+        if any(item.get("type") == "json_invalid" for item in error.errors()):
+            auth_error = await check_authentication(request)
+            if auth_error is not None:
+                return await _domain_error_handler(request, auth_error)
+        detail = jsonable_encoder(_without_secret_inputs(error.errors()))
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    return handle
+
+
+async def _database_unavailable_handler(request: Request, error: Exception) -> JSONResponse:
+    logger.error("database unavailable during %s %s: %s", request.method, request.url.path, error)
+    return JSONResponse(
+        {"detail": DATABASE_UNAVAILABLE},
+        status_code=ServiceUnavailable.status_code,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected_error_handler(request: Request, error: Exception) -> JSONResponse:
+    logger.exception("unhandled error during %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse({"detail": INTERNAL_ERROR}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def install_error_handlers(app: FastAPI, check_authentication: AuthenticationCheck) -> None:
+    app.add_exception_handler(DomainError, _domain_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler(check_authentication))
+    # Lost connections and refused connects: the request can be retried once the database is back.
+    for error_type in (OperationalError, InterfaceError, ConnectionError):
+        app.add_exception_handler(error_type, _database_unavailable_handler)
+    app.add_exception_handler(Exception, _unexpected_error_handler)

@@ -1,0 +1,31 @@
+"""Alembic's entry point: runs the migrations on the async engine Postboard itself uses."""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from postboard.config import Settings
+from postboard.db import create_engine
+from postboard.models import Base
+
+
+def _run_migrations(connection: Connection) -> None:
+    # render_as_batch: SQLite alters a table by copying it, which Alembic's batch mode does.
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    database_url = context.config.attributes.get("database_url") or Settings().database_url
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run_migrations)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+asyncio.run(_run_online())

@@ -1,0 +1,26 @@
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, func, true
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from postboard.db import Base, UTCDateTime, utc_now
+from postboard.users.models import User
+
+TITLE_MAX_LENGTH = 300
+CONTENT_MAX_LENGTH = 20_000
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    # Serves the newest-first listing: the page is read off the index instead of sorting the table.
+    __table_args__ = (Index("ix_posts_created_at_id", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))
+    content: Mapped[str] = mapped_column(Text)
+    published: Mapped[bool] = mapped_column(default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, server_default=func.now())
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+    # lazy="raise": every query says what it loads, so a listing can never fall into N+1 queries.
+    owner: Mapped[User] = relationship(lazy="raise")

@@ -1,0 +1,45 @@
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+
+from postboard.fields import NulFreeStr, Timestamp
+from postboard.posts.models import CONTENT_MAX_LENGTH, TITLE_MAX_LENGTH
+from postboard.users.schemas import UserOut
+
+
+def _reject_blank(title: str) -> str:
+    if not title.strip():
+        raise ValueError("must contain a character that is not white space")
+    return title
+
+
+Title = Annotated[NulFreeStr, Field(min_length=1, max_length=TITLE_MAX_LENGTH), AfterValidator(_reject_blank)]
+Content = Annotated[NulFreeStr, Field(max_length=CONTENT_MAX_LENGTH)]
+
+
+class PostBase(BaseModel):
+    title: Title
+    content: Content
+    published: StrictBool = True
+
+
+class PostCreate(PostBase):
+    """The body of a create or a full replacement; `id` and `owner_id` in it are ignored."""
+
+
+class Post(PostBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: Timestamp
+    owner_id: int
+    owner: UserOut
+
+
+class PostOut(BaseModel):
+    """A post as read, with its vote count; the capital `Post` key is the course's contract."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+
+    post: Post = Field(alias="Post")
+    votes: int

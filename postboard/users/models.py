@@ -1,0 +1,19 @@
+from datetime import datetime
+
+from sqlalchemy import String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from postboard.db import Base, UTCDateTime, utc_now
+
+# RFC 5321 caps an address at 254 octets; the column leaves room for the full 320 some validators allow.
+EMAIL_MAX_LENGTH = 320
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Always stored lower-cased, so the unique index makes emails unique in any letter case.
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, server_default=func.now())

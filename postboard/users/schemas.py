@@ -1,0 +1,25 @@
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+
+from postboard.fields import Timestamp
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 256
+
+# EmailStr normalizes (domain case, Unicode form); lower-casing the rest makes emails case-insensitive.
+NormalizedEmail = Annotated[EmailStr, AfterValidator(str.lower)]
+
+
+class UserCreate(BaseModel):
+    email: NormalizedEmail
+    password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    # Stored emails were validated on the way in; re-validating each one on every read would cost time.
+    email: str = Field(json_schema_extra={"format": "email"})
+    created_at: Timestamp

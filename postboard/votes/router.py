@@ -1,0 +1,21 @@
+from fastapi import status
+
+from postboard.auth.dependencies import CurrentUser
+from postboard.db import Session
+from postboard.errors import Conflict, NotFound, Unauthorized, responses
+from postboard.routing import CollectionRouter
+from postboard.votes import service
+from postboard.votes.schemas import VoteIn, VoteResult
+
+router = CollectionRouter(prefix="/vote", tags=["Vote"])
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VoteResult,
+    responses=responses(Unauthorized, NotFound, Conflict),
+)
+async def vote(vote: VoteIn, session: Session, user: CurrentUser) -> VoteResult:
+    """`dir: 1` adds the caller's vote on the post, `dir: 0` takes it back."""
+    return VoteResult(message=await service.cast_vote(session, user, vote))

@@ -1,0 +1,52 @@
+"""Votes: one per user and post, added with dir 1 and taken back with dir 0."""
+
+from typing import cast
+
+from sqlalchemy import CursorResult, delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from postboard.db import insert_ignoring_duplicates
+from postboard.errors import (
+    VOTE_ADDED,
+    VOTE_DELETED,
+    VOTE_NOT_FOUND,
+    Conflict,
+    NotFound,
+    already_voted,
+    post_not_found_for_vote,
+)
+from postboard.posts.service import is_visible
+from postboard.users.models import User
+from postboard.votes.models import Vote
+from postboard.votes.schemas import VoteIn
+
+
+async def cast_vote(session: AsyncSession, user: User, vote: VoteIn) -> str:
+    """The confirmation message for the vote added or taken back."""
+    if not await is_visible(session, user.id, vote.post_id):
+        raise NotFound(post_not_found_for_vote(vote.post_id))
+    if vote.dir == 1:
+        await _add_vote(session, user, vote.post_id)
+        return VOTE_ADDED
+    await _remove_vote(session, user, vote.post_id)
+    return VOTE_DELETED
+
+
+async def _add_vote(session: AsyncSession, user: User, post_id: int) -> None:
+    # The primary key settles races: of identical concurrent votes exactly one inserts a row.
+    insert = insert_ignoring_duplicates(session, Vote).values(post_id=post_id, user_id=user.id)
+    try:
+        result = cast(CursorResult[object], await session.execute(insert))
+    except IntegrityError:
+        # The post was deleted between the check above and the insert.
+        raise NotFound(post_not_found_for_vote(post_id)) from None
+    if result.rowcount == 0:
+        raise Conflict(already_voted(user.id, post_id))
+
+
+async def _remove_vote(session: AsyncSession, user: User, post_id: int) -> None:
+    statement = delete(Vote).where(Vote.post_id == post_id, Vote.user_id == user.id)
+    result = cast(CursorResult[object], await session.execute(statement))
+    if result.rowcount == 0:
+        raise NotFound(VOTE_NOT_FOUND)
