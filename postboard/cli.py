@@ -60,10 +60,17 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
-        )
-        raise CommandError(f"invalid settings: {problems}") from None
+        raise CommandError(f"invalid settings: {_describe(error)}") from None
+
+
+def _describe(error: ValidationError) -> str:
+    """Validation problems on one line, each named by its setting or field."""
+    problems = []
+    for problem in error.errors():
+        name = ".".join(map(str, problem["loc"]))
+        message = problem["msg"].removeprefix("Value error, ")
+        problems.append(f"{name}: {message}" if name else message)
+    return "; ".join(problems)
 
 
 def _migrate_database(settings: Settings) -> None:
@@ -120,8 +127,7 @@ def _create_user(args: argparse.Namespace) -> None:
     try:
         new_user = UserCreate(email=args.email, password=password)
     except ValidationError as error:
-        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
-        raise CommandError(problems) from None
+        raise CommandError(_describe(error)) from None
     _migrate_database(settings)
     try:
         user_id = asyncio.run(_insert_user(settings, new_user))

@@ -1,7 +1,8 @@
 """Domain errors, every message a client can see, and the handlers that turn errors into responses."""
 
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request, status
@@ -104,18 +105,34 @@ def responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
 _SECRET_FIELDS = frozenset({"password"})
 
 
-def _without_secret_inputs(errors: Any) -> list[dict[str, Any]]:
-    cleaned = []
+def _may_echo_input(error: dict[str, Any]) -> bool:
+    """Whether a refused value can be shown back: never a secret, nor what JSON cannot carry (Infinity)."""
+    if _SECRET_FIELDS.intersection(str(part) for part in error.get("loc", ())):
+        return False
+    try:
+        json.dumps(jsonable_encoder(error.get("input")), allow_nan=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _client_safe(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    safe = []
     for error in errors:
-        if _SECRET_FIELDS.intersection(str(part) for part in error.get("loc", ())):
-            error = {key: value for key, value in error.items() if key != "input"}
-        cleaned.append(error)
-    return cleaned
+        safe.append(error if _may_echo_input(error) else {k: v for k, v in error.items() if k != "input"})
+    return safe
 
 
 async def _domain_error_handler(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
     return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+
+
+class _AsciiJSONResponse(JSONResponse):
+    """Escapes non-ASCII: a refused input echoed back may hold a lone surrogate, which UTF-8 cannot encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
 # Given a request, the authentication error it deserves, if its route needs a token and it lacks a good one.
@@ -132,8 +149,8 @@ def _validation_error_handler(
             auth_error = await check_authentication(request)
             if auth_error is not None:
                 return await _domain_error_handler(request, auth_error)
-        detail = jsonable_encoder(_without_secret_inputs(error.errors()))
-        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        detail = jsonable_encoder(_client_safe(error.errors()))
+        return _AsciiJSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     return handle
 

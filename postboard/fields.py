@@ -6,14 +6,24 @@ from typing import Annotated
 from pydantic import AfterValidator, PlainSerializer
 
 
+def _require_encodable(value: str) -> str:
+    # JSON's "\ud800" escape yields a lone surrogate, which no database stores and no hasher can encode.
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no unpaired surrogates)") from None
+    return value
+
+
 def _reject_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text; refusing it here keeps such input a 422, never a database error.
+    # PostgreSQL cannot store NUL in text: refused here, it is a 422 rather than a database error.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
 
 
-NulFreeStr = Annotated[str, AfterValidator(_reject_nul)]
+EncodableStr = Annotated[str, AfterValidator(_require_encodable)]
+StorableStr = Annotated[EncodableStr, AfterValidator(_reject_nul)]
 
 
 def _isoformat(moment: datetime) -> str:

@@ -1,6 +1,6 @@
 from pydantic import BaseModel, ConfigDict, Field
 
-from postboard.fields import NulFreeStr
+from postboard.fields import EncodableStr, StorableStr
 
 
 class Token(BaseModel):
@@ -19,5 +19,5 @@ class UserLogin(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    username: NulFreeStr = Field(min_length=1, description="The account's email")
-    password: str = Field(min_length=1)
+    username: StorableStr = Field(min_length=1, description="The account's email")
+    password: EncodableStr = Field(min_length=1)

@@ -5,7 +5,7 @@ from fastapi import Query, Response, status
 from postboard.auth.dependencies import CurrentUser
 from postboard.db import MAX_OFFSET, Session
 from postboard.errors import Forbidden, NotFound, Unauthorized, responses
-from postboard.fields import NulFreeStr
+from postboard.fields import StorableStr
 from postboard.posts import service
 from postboard.posts.models import Post as PostRow
 from postboard.posts.schemas import Post, PostCreate, PostOut
@@ -24,7 +24,7 @@ async def list_posts(
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     skip: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    search: Annotated[NulFreeStr, Query(description="Case-insensitive substring of the title")] = "",
+    search: Annotated[StorableStr, Query(description="Case-insensitive substring of the title")] = "",
 ) -> list[PostOut]:
     """Newest first: every published post, and the caller's own unpublished ones."""
     rows = await service.list_posts(session, user.id, limit=limit, skip=skip, search=search)

@@ -2,7 +2,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
-from postboard.fields import NulFreeStr, Timestamp
+from postboard.fields import StorableStr, Timestamp
 from postboard.posts.models import CONTENT_MAX_LENGTH, TITLE_MAX_LENGTH
 from postboard.users.schemas import UserOut
 
@@ -13,8 +13,10 @@ def _reject_blank(title: str) -> str:
     return title
 
 
-Title = Annotated[NulFreeStr, Field(min_length=1, max_length=TITLE_MAX_LENGTH), AfterValidator(_reject_blank)]
-Content = Annotated[NulFreeStr, Field(max_length=CONTENT_MAX_LENGTH)]
+Title = Annotated[
+    StorableStr, Field(min_length=1, max_length=TITLE_MAX_LENGTH), AfterValidator(_reject_blank)
+]
+Content = Annotated[StorableStr, Field(max_length=CONTENT_MAX_LENGTH)]
 
 
 class PostBase(BaseModel):

@@ -2,7 +2,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
-from postboard.fields import Timestamp
+from postboard.fields import EncodableStr, Timestamp
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256
@@ -13,7 +13,7 @@ NormalizedEmail = Annotated[EmailStr, AfterValidator(str.lower)]
 
 class UserCreate(BaseModel):
     email: NormalizedEmail
-    password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+    password: EncodableStr = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
 
 
 class UserOut(BaseModel):
