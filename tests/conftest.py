@@ -4,6 +4,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,9 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[str]:
+@contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of its own (an asyncpg URL), dropped afterwards; skips if there is no server."""
     name = f"postboard_test_{uuid.uuid4().hex[:12]}"
     try:
         asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
@@ -61,12 +63,17 @@ def postgresql_url() -> Iterator[str]:
         if REQUIRE_POSTGRES:
             pytest.fail(message)
         pytest.skip(message)
-    url = _postgres_url(name).replace("postgresql://", "postgresql+asyncpg://", 1)
     try:
-        upgrade_to_head(url)
-        yield url
+        yield _postgres_url(name).replace("postgresql://", "postgresql+asyncpg://", 1)
     finally:
         asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    with new_postgres_database() as url:
+        upgrade_to_head(url)
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
