@@ -83,11 +83,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         ):
             cursor.execute(pragma)
         cursor.close()
+        # SQLite's own lower() folds ASCII only; titles are searched case-insensitively in any script.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 class Database:
@@ -110,6 +116,9 @@ class Database:
 def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+AppDatabase = Annotated[Database, Depends(get_database)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
