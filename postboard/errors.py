@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -93,11 +95,14 @@ def already_voted(user_id: int, post_id: int) -> str:
     return f"user {user_id} has already voted on post {post_id}"
 
 
-def responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI `responses=` entry for the domain errors a route can raise."""
+def responses(*errors: type[DomainError], body: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses=` entry for the domain errors a route can raise; `body` adds the 400 that
+    FastAPI itself answers to a body it cannot decode (not UTF-8, nested too deeply)."""
     documented: dict[int | str, dict[str, Any]] = {}
     for error in errors:
         documented[error.status_code] = {"model": ErrorDetail, "description": error.description}
+    if body:
+        documented[status.HTTP_400_BAD_REQUEST] = {"model": ErrorDetail, "description": "Undecodable body"}
     return documented
 
 
@@ -135,24 +140,55 @@ class _AsciiJSONResponse(JSONResponse):
         return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
+ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 # Given a request, the authentication error it deserves, if its route needs a token and it lacks a good one.
 AuthenticationCheck = Callable[[Request], Awaitable[DomainError | None]]
 
 
-def _validation_error_handler(
+def _body_error_handlers(
     check_authentication: AuthenticationCheck,
-) -> Callable[..., Awaitable[JSONResponse]]:
-    async def handle(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, RequestValidationError)
-        # FastAPI parses a JSON body before it resolves dependencies; the contract checks auth first.
-        if any(item.get("type") == "json_invalid" for item in error.errors()):
-            auth_error = await check_authentication(request)
-            if auth_error is not None:
-                return await _domain_error_handler(request, auth_error)
-        detail = jsonable_encoder(_client_safe(error.errors()))
-        return _AsciiJSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+) -> tuple[ExceptionHandler, ExceptionHandler]:
+    """Handlers for bodies FastAPI refuses before it resolves dependencies, where the contract wants
+    authentication checked first: an undecodable body (400) and invalid JSON (422)."""
 
-    return handle
+    async def authentication_first(request: Request, body_error: JSONResponse) -> JSONResponse:
+        auth_error = await check_authentication(request)
+        return body_error if auth_error is None else await _domain_error_handler(request, auth_error)
+
+    async def undecodable_body(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        response = JSONResponse(
+            {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+        )
+        return await authentication_first(request, response)
+
+    async def invalid_request(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        detail = jsonable_encoder(_client_safe(error.errors()))
+        response = _AsciiJSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        if any(item.get("type") == "json_invalid" for item in error.errors()):
+            return await authentication_first(request, response)
+        return response
+
+    return undecodable_body, invalid_request
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+async def _method_not_allowed_handler(request: Request, _error: Exception) -> JSONResponse:
+    # Starlette's own 405 names only the methods of the first route on the path: GET /posts/ hid POST.
+    allowed = [method for method in _METHODS if _is_routed(request, method)]
+    return JSONResponse(
+        {"detail": "Method Not Allowed"},
+        status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
+def _is_routed(request: Request, method: str) -> bool:
+    scope = {**request.scope, "method": method}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
 
 
 async def _database_unavailable_handler(request: Request, error: Exception) -> JSONResponse:
@@ -171,7 +207,10 @@ async def _unexpected_error_handler(request: Request, error: Exception) -> JSONR
 
 def install_error_handlers(app: FastAPI, check_authentication: AuthenticationCheck) -> None:
     app.add_exception_handler(DomainError, _domain_error_handler)
-    app.add_exception_handler(RequestValidationError, _validation_error_handler(check_authentication))
+    undecodable_body, invalid_request = _body_error_handlers(check_authentication)
+    app.add_exception_handler(status.HTTP_400_BAD_REQUEST, undecodable_body)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, _method_not_allowed_handler)
     # Lost connections and refused connects: the request can be retried once the database is back.
     for error_type in (OperationalError, InterfaceError, ConnectionError):
         app.add_exception_handler(error_type, _database_unavailable_handler)

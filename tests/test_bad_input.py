@@ -59,3 +59,31 @@ async def test_refused_password_is_not_echoed(client: httpx.AsyncClient) -> None
     assert "hunter2" not in response.text
     refused = {tuple(error["loc"]) for error in response.json()["detail"]}
     assert refused == {("body", "email"), ("body", "password")}
+
+
+async def test_undecodable_body_is_400_after_authentication(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    not_utf8 = b'{"title": "\xff\xfe", "content": "x"}'
+    anonymous = await client.post("/posts/", content=not_utf8, headers=JSON)
+    assert anonymous.status_code == 401
+    assert anonymous.json() == {"detail": "Not authenticated"}
+    authenticated = await client.post("/posts/", content=not_utf8, headers={**JSON, **alice.headers})
+    assert authenticated.status_code == 400
+    assert authenticated.json() == {"detail": "There was an error parsing the body"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/posts/", "GET, POST"),
+        ("PATCH", "/posts/1", "DELETE, GET, PUT"),
+        ("GET", "/vote/", "POST"),
+    ],
+)
+async def test_wrong_method_names_every_allowed_method(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed

@@ -31,7 +31,7 @@ async def list_posts(
     return [_post_out(post, votes) for post, votes in rows]
 
 
-@router.post("/", status_code=status.HTTP_201_CREATED, response_model=Post)
+@router.post("/", status_code=status.HTTP_201_CREATED, response_model=Post, responses=responses(body=True))
 async def create_post(new_post: PostCreate, session: Session, user: CurrentUser) -> PostRow:
     return await service.create_post(session, user, new_post)
 
@@ -41,7 +41,7 @@ async def get_post(id: int, session: Session, user: CurrentUser) -> PostOut:
     return _post_out(*await service.get_post(session, user.id, id))
 
 
-@router.put("/{id}", response_model=Post, responses=responses(Forbidden, NotFound))
+@router.put("/{id}", response_model=Post, responses=responses(Forbidden, NotFound, body=True))
 async def replace_post(id: int, replacement: PostCreate, session: Session, user: CurrentUser) -> PostRow:
     """Full replacement: an omitted `published` becomes true."""
     return await service.replace_post(session, user, id, replacement)

@@ -11,7 +11,9 @@ from postboard.users.schemas import UserCreate, UserOut
 router = CollectionRouter(prefix="/users", tags=["Users"])
 
 
-@router.post("/", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=responses(Conflict))
+@router.post(
+    "/", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=responses(Conflict, body=True)
+)
 async def create_user(new_user: UserCreate, session: Session, hasher: Hasher) -> User:
     """Registers an account. Emails are case-insensitive: one account per address in any letter case."""
     return await service.create_user(session, hasher, new_user)

@@ -14,7 +14,7 @@ router = CollectionRouter(prefix="/vote", tags=["Vote"])
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=VoteResult,
-    responses=responses(Unauthorized, NotFound, Conflict),
+    responses=responses(Unauthorized, NotFound, Conflict, body=True),
 )
 async def vote(vote: VoteIn, session: Session, user: CurrentUser) -> VoteResult:
     """`dir: 1` adds the caller's vote on the post, `dir: 0` takes it back."""
