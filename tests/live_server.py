@@ -1,0 +1,89 @@
+"""Runs `postboard` as a user does: a real process, serving on a real port."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+POSTBOARD = [sys.executable, "-m", "postboard"]
+START_TIMEOUT_SECONDS = 30
+# Settings a developer may have exported; each test states its own.
+_SETTING_NAMES = ("DATABASE_URL", "SECRET_KEY", "POSTBOARD_ENV", "ACCESS_TOKEN_EXPIRE_MINUTES")
+
+
+def environment(**settings: str) -> dict[str, str]:
+    environment = {name: value for name, value in os.environ.items() if name not in _SETTING_NAMES}
+    return {**environment, **settings}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def run_postboard(
+    args: list[str], cwd: Path, stdin: str = "", **settings: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (our own command)
+        [*POSTBOARD, *args],
+        cwd=cwd,
+        env=environment(**settings),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@contextmanager
+def serving(cwd: Path, *args: str, **settings: str) -> Iterator[tuple[httpx.Client, Path]]:
+    """`postboard serve` in the background; yields a client for it and the file its output goes to."""
+    port = free_port()
+    log_path = cwd / f"serve-{port}.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(  # noqa: S603 (our own command)
+            [*POSTBOARD, "serve", "--port", str(port), *args],
+            cwd=cwd,
+            env=environment(**settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            _wait_until_up(client, server, log_path)
+            yield client, log_path
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_until_up(client: httpx.Client, server: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"serve exited with {server.returncode}:\n{log_path.read_text()}")
+        try:
+            if client.get("/").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"serve did not answer within {START_TIMEOUT_SECONDS}s:\n{log_path.read_text()}")
+
+
+def register_and_log_in(client: httpx.Client, email: str) -> str:
+    credentials = {"email": email, "password": "a long password"}
+    assert client.post("/users/", json=credentials).status_code == 201
+    login = client.post("/login", data={"username": email, "password": "a long password"})
+    assert login.status_code == 200, login.text
+    token: str = login.json()["access_token"]
+    return token
