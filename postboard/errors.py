@@ -111,9 +111,14 @@ _SECRET_FIELDS = frozenset({"password"})
 
 
 def _may_echo_input(error: dict[str, Any]) -> bool:
-    """Whether a refused value can be shown back: never a secret, nor what JSON cannot carry (Infinity)."""
-    if _SECRET_FIELDS.intersection(str(part) for part in error.get("loc", ())):
-        return False
+    """Whether a refused value can be shown back: never one that is or may hold a secret, nor what JSON
+    cannot carry (Infinity)."""
+    location = tuple(str(part) for part in error.get("loc", ()))
+    value = error.get("input")
+    if _SECRET_FIELDS.intersection(location) or location == ("body",):
+        return False  # a whole body refused as such (form-encoded, plain text) may hold a password
+    if isinstance(value, dict) and _SECRET_FIELDS.intersection(value):
+        return False  # a missing field's error echoes the rest of the body
     try:
         json.dumps(jsonable_encoder(error.get("input")), allow_nan=False)
     except ValueError:
