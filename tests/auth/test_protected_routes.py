@@ -1,0 +1,319 @@
+"""Contract "Authentication of protected routes": every route that needs a bearer token refuses alike."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from tests.conftest import TEST_SECRET_KEY, Account, MakeAccount, MakePost
+
+NOT_AUTHENTICATED = {"detail": "Not authenticated"}
+INVALID_TOKEN = {"detail": "Could not validate credentials"}
+OTHER_KEY = "another-secret-key-that-is-also-long-enough"
+POST_BODY = {"title": "A title", "content": "Some content"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    # "{post}" and "{user}" are filled with the ids of a real post and user, so that a route that skipped
+    # authentication would answer 2xx rather than 404.
+    path: str
+    body: dict[str, Any] | None = None
+
+    def url(self, post_id: object, user_id: object) -> str:
+        return self.path.format(post=post_id, user=user_id)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+ROUTES = [
+    Route("GET", "/posts/"),
+    Route("GET", "/posts"),
+    Route("POST", "/posts/", POST_BODY),
+    Route("POST", "/posts", POST_BODY),
+    Route("GET", "/posts/{post}"),
+    Route("PUT", "/posts/{post}", POST_BODY),
+    Route("POST", "/vote/", {"post_id": "{post}", "dir": 1}),
+    Route("POST", "/vote", {"post_id": "{post}", "dir": 0}),
+    Route("GET", "/users/{user}"),
+    Route("DELETE", "/posts/{post}"),
+]
+BODY_ROUTES = [route for route in ROUTES if route.body is not None]
+
+
+async def call(
+    client: httpx.AsyncClient,
+    route: Route,
+    post_id: int,
+    user_id: int,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    body = None
+    if route.body is not None:
+        body = {key: post_id if value == "{post}" else value for key, value in route.body.items()}
+    return await client.request(
+        route.method, route.url(post_id, user_id), json=body, headers=headers, follow_redirects=False
+    )
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_json(value: Any) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def valid_claims(account_id: int, **overrides: Any) -> dict[str, Any]:
+    """Valid claims for `account_id`; an override of `...` removes the claim."""
+    issued_at = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": str(account_id),
+        "user_id": account_id,
+        "iat": issued_at,
+        "exp": issued_at + 1800,
+    }
+    claims.update(overrides)
+    return {name: value for name, value in claims.items() if value is not ...}
+
+
+def signed(
+    claims: dict[str, Any], key: str = TEST_SECRET_KEY, alg: str = "HS256", hash_name: str = "sha256"
+) -> str:
+    """A token built by hand: any `alg` in the header, HMAC-signed with `key` and `hash_name`."""
+    signing_input = f"{b64url_json({'alg': alg, 'typ': 'JWT'})}.{b64url_json(claims)}"
+    signature = hmac.new(key.encode(), signing_input.encode(), getattr(hashlib, hash_name)).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def tampered_payload(account: Account) -> str:
+    header, _payload, signature = account.token.split(".")
+    forged = b64url_json({**jwt.decode(account.token, options={"verify_signature": False}), "exp": 2**40})
+    return f"{header}.{forged}.{signature}"
+
+
+def tampered_signature(account: Account) -> str:
+    header, payload, signature = account.token.split(".")
+    return f"{header}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+
+
+# Each is a valid token for an existing user with one defect, so that only the defect can be refused.
+BAD_TOKENS: dict[str, Callable[[Account], str]] = {
+    "garbage": lambda _account: "garbage",
+    "three-garbage-segments": lambda _account: "a.b.c",
+    "truncated": lambda account: account.token[:-5],
+    "signature-stripped": lambda account: account.token.rsplit(".", 1)[0] + ".",
+    "tampered-payload": tampered_payload,
+    "tampered-signature": tampered_signature,
+    "expired": lambda account: signed(
+        valid_claims(account.id, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+    ),
+    "alg-none": lambda account: (
+        f"{b64url_json({'alg': 'none', 'typ': 'JWT'})}.{b64url_json(valid_claims(account.id))}."
+    ),
+    "wrong-key": lambda account: jwt.encode(valid_claims(account.id), OTHER_KEY, algorithm="HS256"),
+    "hs512": lambda account: signed(valid_claims(account.id), alg="HS512", hash_name="sha512"),
+    "rs256-header": lambda account: signed(valid_claims(account.id), alg="RS256"),
+    "missing-user-id": lambda account: signed(valid_claims(account.id, user_id=...)),
+    "missing-exp": lambda account: signed(valid_claims(account.id, exp=...)),
+    "string-user-id": lambda account: signed(valid_claims(account.id, user_id=str(account.id))),
+    "unknown-user": lambda account: signed(valid_claims(account.id + 10_000)),
+    "huge-user-id": lambda account: signed(valid_claims(10**30)),
+    "negative-user-id": lambda account: signed(valid_claims(-1)),
+}
+
+
+@pytest.fixture
+async def alice_post(alice: Account, make_post: MakePost) -> int:
+    post_id = (await make_post(alice, published=False))["id"]
+    assert isinstance(post_id, int)
+    return post_id
+
+
+def assert_not_authenticated(response: httpx.Response, route: Route) -> None:
+    assert response.status_code == 401, f"{route}: {response.status_code} {response.text}"
+    assert response.json() == NOT_AUTHENTICATED, str(route)
+    assert response.headers.get("WWW-Authenticate") == "Bearer", str(route)
+
+
+def assert_invalid_token(response: httpx.Response, route: Route) -> None:
+    assert response.status_code == 401, f"{route}: {response.status_code} {response.text}"
+    assert response.json() == INVALID_TOKEN, str(route)
+    assert response.headers.get("WWW-Authenticate") == "Bearer", str(route)
+
+
+async def assert_post_untouched(client: httpx.AsyncClient, alice: Account, post_id: int) -> None:
+    response = await client.get(f"/posts/{post_id}", headers=alice.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["Post"]["title"] == "A title"
+    assert response.json()["votes"] == 0
+
+
+async def test_valid_token_opens_every_protected_route(
+    client: httpx.AsyncClient, alice: Account, alice_post: int
+) -> None:
+    # The control: with alice's token each route answers 2xx (DELETE last, it removes the post).
+    for route in ROUTES:
+        response = await call(client, route, alice_post, alice.id, alice.headers)
+        assert 200 <= response.status_code < 300, f"{route}: {response.status_code} {response.text}"
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+async def test_no_authorization_header_answers_401_not_authenticated(
+    client: httpx.AsyncClient, alice: Account, alice_post: int, route: Route
+) -> None:
+    response = await call(client, route, alice_post, alice.id)
+
+    assert_not_authenticated(response, route)
+    await assert_post_untouched(client, alice, alice_post)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Basic xyz", "Basic YWxpY2U6cGFzc3dvcmQ=", "Token abc", "", "Digest username=alice"],
+)
+async def test_other_schemes_answer_401_not_authenticated(
+    client: httpx.AsyncClient, alice: Account, alice_post: int, authorization: str
+) -> None:
+    for route in ROUTES:
+        response = await call(client, route, alice_post, alice.id, {"Authorization": authorization})
+        assert_not_authenticated(response, route)
+    await assert_post_untouched(client, alice, alice_post)
+
+
+async def test_valid_token_under_another_scheme_answers_401_not_authenticated(
+    client: httpx.AsyncClient, alice: Account, alice_post: int
+) -> None:
+    for route in ROUTES:
+        response = await call(client, route, alice_post, alice.id, {"Authorization": f"Basic {alice.token}"})
+        assert_not_authenticated(response, route)
+
+
+@pytest.mark.parametrize("authorization", ["Bearer", "Bearer ", "Bearer  "])
+async def test_bearer_scheme_without_a_token_answers_401(
+    client: httpx.AsyncClient, alice: Account, alice_post: int, authorization: str
+) -> None:
+    # Absent ("Not authenticated") or malformed ("Could not validate credentials"): the contract allows both.
+    for route in ROUTES:
+        response = await call(client, route, alice_post, alice.id, {"Authorization": authorization})
+        assert response.status_code == 401, f"{route}: {response.status_code} {response.text}"
+        assert response.json() in (NOT_AUTHENTICATED, INVALID_TOKEN), str(route)
+        assert response.headers.get("WWW-Authenticate") == "Bearer", str(route)
+    await assert_post_untouched(client, alice, alice_post)
+
+
+@pytest.mark.parametrize("kind", list(BAD_TOKENS))
+async def test_invalid_token_answers_401_could_not_validate_credentials(
+    client: httpx.AsyncClient, alice: Account, alice_post: int, kind: str
+) -> None:
+    headers = {"Authorization": f"Bearer {BAD_TOKENS[kind](alice)}"}
+
+    for route in ROUTES:
+        response = await call(client, route, alice_post, alice.id, headers)
+        assert_invalid_token(response, route)
+    await assert_post_untouched(client, alice, alice_post)
+
+
+async def test_token_of_a_deleted_user_answers_401(
+    client: httpx.AsyncClient, app: FastAPI, alice: Account, alice_post: int, make_account: MakeAccount
+) -> None:
+    ghost = await make_account()
+    assert (await client.get(f"/users/{ghost.id}", headers=ghost.headers)).status_code == 200
+    async with app.state.database.engine.begin() as connection:
+        await connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": ghost.id})
+
+    for route in ROUTES:
+        response = await call(client, route, alice_post, alice.id, ghost.headers)
+        assert_invalid_token(response, route)
+    await assert_post_untouched(client, alice, alice_post)
+
+
+# --- authentication comes before body validation --------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES, ids=str)
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b"", "application/json"),
+        (b'{"title": "t",}', "application/json"),
+        (b"{}", "application/json"),
+        (b'{"title": 5, "content": [], "post_id": "x", "dir": "up"}', "application/json"),
+        (b"[]", "application/json"),
+        (b"title=t&content=c", "application/x-www-form-urlencoded"),
+        (b"plain words", "text/plain"),
+    ],
+    ids=["invalid-json", "empty", "trailing-comma", "missing-fields", "wrong-types", "array", "form", "text"],
+)
+async def test_bad_body_without_token_answers_401_not_422(
+    client: httpx.AsyncClient,
+    alice: Account,
+    alice_post: int,
+    route: Route,
+    content: bytes,
+    content_type: str,
+) -> None:
+    url = route.url(alice_post, alice.id)
+    no_token = await client.request(
+        route.method, url, content=content, headers={"Content-Type": content_type}
+    )
+    bad_token = await client.request(
+        route.method,
+        url,
+        content=content,
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {tampered_signature(alice)}"},
+    )
+    good_token = await client.request(
+        route.method, url, content=content, headers={"Content-Type": content_type, **alice.headers}
+    )
+
+    assert_not_authenticated(no_token, route)
+    assert_invalid_token(bad_token, route)
+    assert good_token.status_code == 422, f"{route}: {good_token.status_code} {good_token.text}"
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES, ids=str)
+async def test_invalid_json_with_token_of_deleted_user_answers_401(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    alice: Account,
+    alice_post: int,
+    make_account: MakeAccount,
+    route: Route,
+) -> None:
+    ghost = await make_account()
+    async with app.state.database.engine.begin() as connection:
+        await connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": ghost.id})
+
+    response = await client.request(
+        route.method,
+        route.url(alice_post, alice.id),
+        content=b"{not json",
+        headers={"Content-Type": "application/json", **ghost.headers},
+    )
+
+    assert_invalid_token(response, route)
+
+
+async def test_bad_path_parameter_without_token_is_not_a_server_error(client: httpx.AsyncClient) -> None:
+    for method, path in [
+        ("GET", "/posts/abc"),
+        ("PUT", "/posts/abc"),
+        ("DELETE", "/posts/abc"),
+        ("GET", "/users/x"),
+    ]:
+        response = await client.request(method, path)
+        assert response.status_code in (401, 422), f"{method} {path}: {response.status_code}"
