@@ -26,15 +26,14 @@ def _posts_with_votes() -> Select[Post, int]:
 async def list_posts(
     session: AsyncSession, viewer_id: int, *, limit: int, skip: int, search: str
 ) -> list[tuple[Post, int]]:
-    query = (
-        _posts_with_votes()
-        .where(visible_to(viewer_id))
-        .order_by(Post.created_at.desc(), Post.id.desc())
-        .limit(limit)
-        .offset(skip)
-    )
+    newest_first = (Post.created_at.desc(), Post.id.desc())
+    # The page's ids first, read off the (created_at, id) index: rows skipped by the offset are only
+    # walked past, and votes are counted and owners joined for the page's rows alone.
+    page = select(Post.id).where(visible_to(viewer_id)).order_by(*newest_first).limit(limit).offset(skip)
     if search:
-        query = query.where(Post.title.icontains(search, autoescape=True))
+        page = page.where(Post.title.icontains(search, autoescape=True))
+    page_ids = page.subquery()
+    query = _posts_with_votes().join(page_ids, page_ids.c.id == Post.id).order_by(*newest_first)
     rows = await session.execute(query)
     return [(post, votes) for post, votes in rows]
 
