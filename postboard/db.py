@@ -65,7 +65,9 @@ def create_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(database_url)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(database_url, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per request. A connection lost to a database restart fails one
+    # request (503) and makes the pool replace every connection it held before.
+    return create_async_engine(database_url)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -96,14 +98,21 @@ def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+def _reader_and_writer(engine: AsyncEngine) -> tuple[AsyncEngine, AsyncEngine]:
+    """The engine as reading requests and as writing requests use it."""
+    if engine.dialect.name == "sqlite":
+        return engine, engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+    # A reading request needs no transaction: autocommit spares it the BEGIN and ROLLBACK round trips.
+    return engine.execution_options(isolation_level="AUTOCOMMIT"), engine
+
+
 class Database:
     """One engine and its session factories; made by the app at start, disposed at shutdown."""
 
     def __init__(self, database_url: str) -> None:
         self.engine = create_engine(database_url)
-        self.dialect_name = self.engine.dialect.name
-        writer = self.engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
-        self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        reader, writer = _reader_and_writer(self.engine)
+        self._read_sessions = async_sessionmaker(reader, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
 
     def session(self, *, writes: bool) -> AsyncSession:
