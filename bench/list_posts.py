@@ -1,0 +1,173 @@
+"""How fast a page of `GET /posts/` is read: Postboard's query against the course's, in the same run.
+
+The course counts votes with an outer join and GROUP BY over every visible post before it takes the page,
+then loads each post's owner lazily, one query per owner. Postboard reads the page off the
+(created_at, id) index and counts the votes of those rows only, owners joined in: one statement.
+Both return the same page (the baseline gets Postboard's ordering and visibility so the work compared is
+the same), checked before timing.
+
+    .venv/bin/python bench/list_posts.py                       # PostgreSQL on 127.0.0.1, 20,000 posts
+    .venv/bin/python bench/list_posts.py --database sqlite --posts 5000
+"""
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy import event, func, insert, outerjoin, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from postboard.db import Database
+from postboard.migrations import upgrade_to_head
+from postboard.posts.models import Post
+from postboard.posts.service import list_posts, visible_to
+from postboard.users.models import User
+from postboard.votes.models import Vote
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+Page = list[tuple[int, int, str]]  # (post id, votes, owner email) for each row of a page
+
+
+async def course_list_posts(session: AsyncSession, viewer_id: int, limit: int, skip: int) -> Page:
+    """The course's listing: GROUP BY over the join, then each owner fetched on first access."""
+    query = (
+        select(Post, func.count(Vote.post_id).label("votes"))
+        .select_from(outerjoin(Post, Vote, Vote.post_id == Post.id))
+        .where(visible_to(viewer_id))
+        .group_by(Post.id)
+        .order_by(Post.created_at.desc(), Post.id.desc())
+        .limit(limit)
+        .offset(skip)
+    )
+    page = []
+    for post, votes in (await session.execute(query)).all():
+        owner = await session.get(User, post.owner_id)  # what lazy="select" does, one owner at a time
+        assert owner is not None
+        page.append((post.id, votes, owner.email))
+    return page
+
+
+async def postboard_list_posts(session: AsyncSession, viewer_id: int, limit: int, skip: int) -> Page:
+    rows = await list_posts(session, viewer_id, limit=limit, skip=skip, search="")
+    return [(post.id, votes, post.owner.email) for post, votes in rows]
+
+
+async def seed(database: Database, users: int, posts: int, votes: int) -> None:
+    rng = random.Random(2026)
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            insert(User), [{"email": f"user{n}@example.com", "password_hash": "x"} for n in range(users)]
+        )
+        user_ids = list((await connection.scalars(select(User.id))).all())
+        post_rows = [
+            {
+                "title": f"Post {n}",
+                "content": "x" * 200,
+                "published": rng.random() < 0.9,
+                "owner_id": rng.choice(user_ids),
+            }
+            for n in range(posts)
+        ]
+        await connection.execute(insert(Post), post_rows)
+        post_ids = list((await connection.scalars(select(Post.id))).all())
+        pairs = {(rng.choice(post_ids), rng.choice(user_ids)) for _ in range(votes)}
+        await connection.execute(insert(Vote), [{"post_id": p, "user_id": u} for p, u in pairs])
+
+
+class StatementCounter:
+    def __init__(self, database: Database) -> None:
+        self.count = 0
+        event.listen(database.engine.sync_engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_: Any) -> None:
+        self.count += 1
+
+
+Lister = Callable[[AsyncSession, int, int, int], Awaitable[Page]]
+
+
+async def time_page(database: Database, lister: Lister, limit: int, skip: int) -> tuple[float, Page]:
+    async with database.session(writes=False) as session:
+        started = time.perf_counter()
+        page = await lister(session, 1, limit, skip)
+        return time.perf_counter() - started, page
+
+
+async def compare(database: Database, limit: int, skip: int, rounds: int) -> dict[str, Any]:
+    listers: dict[str, Lister] = {"course": course_list_posts, "postboard": postboard_list_posts}
+    pages = {name: (await time_page(database, lister, limit, skip))[1] for name, lister in listers.items()}
+    assert pages["course"] == pages["postboard"], "the two queries must return the same page"
+    counter = StatementCounter(database)
+    statements = {}
+    for name, lister in listers.items():
+        counter.count = 0
+        await time_page(database, lister, limit, skip)
+        statements[name] = counter.count
+    timings: dict[str, list[float]] = {name: [] for name in listers}
+    for _ in range(rounds):  # interleaved, so that noise on this shared machine hits both alike
+        for name, lister in listers.items():
+            timings[name].append((await time_page(database, lister, limit, skip))[0])
+    medians = {name: statistics.median(samples) * 1000 for name, samples in timings.items()}
+    return {
+        "medians_ms": medians,
+        "statements": statements,
+        "ratio": medians["course"] / medians["postboard"],
+    }
+
+
+@asynccontextmanager
+async def bench_database(kind: str) -> AsyncIterator[str]:
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as directory:
+            yield f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}"
+        return
+    name = f"postboard_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def _report_line(page: str, result: dict[str, Any]) -> str:
+    medians, statements = result["medians_ms"], result["statements"]
+    timings = f"{medians['course']:>10.2f} {medians['postboard']:>13.2f} {result['ratio']:>5.1f}x"
+    return f"{page:>20} {timings}   {statements['course']} vs {statements['postboard']}"
+
+
+async def main(args: argparse.Namespace) -> None:
+    async with bench_database(args.database) as url:
+        await asyncio.to_thread(upgrade_to_head, url)
+        database = Database(url)
+        try:
+            await seed(database, args.users, args.posts, args.votes)
+            print(f"{args.database}: {args.posts} posts, up to {args.votes} votes, {args.users} users")
+            print(f"{'page':>20} {'course ms':>10} {'postboard ms':>13} {'ratio':>6}   statements")
+            for limit, skip in [(10, 0), (100, 0), (100, args.posts // 2)]:
+                result = await compare(database, limit, skip, args.rounds)
+                print(_report_line(f"limit={limit} skip={skip}", result))
+        finally:
+            await database.dispose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--posts", type=int, default=20_000)
+    parser.add_argument("--votes", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=30, help="timed reads of each page by each query")
+    asyncio.run(main(parser.parse_args()))
