@@ -36,7 +36,7 @@ def _postgres_url(database: str) -> str:
     )
 
 
-async def _postgres_admin(statement: str) -> None:
+async def postgres_admin(statement: str) -> None:
     connection = await asyncpg.connect(_postgres_url(make_url(POSTGRES_ADMIN_URL).database or "postgres"))
     try:
         await connection.execute(statement)
@@ -57,7 +57,7 @@ def new_postgres_database() -> Iterator[str]:
     """A PostgreSQL database of its own (an asyncpg URL), dropped afterwards; skips if there is no server."""
     name = f"postboard_test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as error:
         message = f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable: {error}"
         if REQUIRE_POSTGRES:
@@ -66,7 +66,7 @@ def new_postgres_database() -> Iterator[str]:
     try:
         yield _postgres_url(name).replace("postgresql://", "postgresql+asyncpg://", 1)
     finally:
-        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +101,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     return IsolatedSettings(database_url=database_url, secret_key=TEST_SECRET_KEY, **overrides)
 
 
-async def _delete_all_rows(app: FastAPI) -> None:
+async def delete_all_rows(app: FastAPI) -> None:
     async with app.state.database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(text(f"DELETE FROM {table.name}"))  # noqa: S608 (names from our schema)
@@ -114,7 +114,7 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
         try:
             yield application
         finally:
-            await _delete_all_rows(application)
+            await delete_all_rows(application)
 
 
 @pytest.fixture

@@ -3,9 +3,10 @@
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import make_url
 
 from postboard.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import delete_all_rows, make_settings, postgres_admin
 from tests.live_server import free_port
 
 
@@ -34,3 +35,31 @@ async def test_unexpected_error_is_500_without_details(
     assert response.json() == {"detail": "Internal Server Error"}
     # The operator gets the trace in the log; the client gets none of it.
     assert "SELECT secret FROM internals" in caplog.text
+
+
+async def test_requests_recover_when_postgresql_drops_every_connection(postgresql_url: str) -> None:
+    app = create_app(make_settings(postgresql_url))
+    credentials = {"username": "restart@example.com", "password": "long enough"}
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client,
+    ):
+        try:
+            registered = await client.post("/users/", json={"email": credentials["username"], **credentials})
+            assert registered.status_code == 201
+            await _drop_connections_to(make_url(postgresql_url).database)  # as a database restart does
+            first = await client.post("/login", data=credentials)
+            second = await client.post("/login", data=credentials)
+        finally:
+            await delete_all_rows(app)
+    # No pre-ping: the request that meets a dead connection may fail, but only with a 503, and the pool
+    # replaces its connections so that the next one succeeds.
+    assert first.status_code in (200, 503), first.text
+    assert second.status_code == 200, second.text
+
+
+async def _drop_connections_to(database: str | None) -> None:
+    await postgres_admin(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"  # noqa: S608
+    )
