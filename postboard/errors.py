@@ -54,11 +54,6 @@ class Unauthorized(DomainError):
     headers = {"WWW-Authenticate": "Bearer"}  # noqa: RUF012  (read-only class constant)
 
 
-class ServiceUnavailable(DomainError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    description = "The database cannot be reached"
-
-
 # Every message a client can see, in the course's exact wording.
 NOT_AUTHENTICATED = "Not authenticated"
 INVALID_TOKEN = "Could not validate credentials"
@@ -120,7 +115,7 @@ def _may_echo_input(error: dict[str, Any]) -> bool:
     if isinstance(value, dict) and _SECRET_FIELDS.intersection(value):
         return False  # a missing field's error echoes the rest of the body
     try:
-        json.dumps(jsonable_encoder(error.get("input")), allow_nan=False)
+        json.dumps(jsonable_encoder(value), allow_nan=False)
     except ValueError:
         return False
     return True
@@ -200,7 +195,7 @@ async def _database_unavailable_handler(request: Request, error: Exception) -> J
     logger.error("database unavailable during %s %s: %s", request.method, request.url.path, error)
     return JSONResponse(
         {"detail": DATABASE_UNAVAILABLE},
-        status_code=ServiceUnavailable.status_code,
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": "5"},
     )
 
