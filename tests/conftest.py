@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-from sqlalchemy import make_url, text
+from sqlalchemy import ColumnElement, func, make_url, select, text
 
 from postboard.app import create_app
 from postboard.config import Settings
@@ -105,6 +105,14 @@ async def delete_all_rows(app: FastAPI) -> None:
     async with app.state.database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(text(f"DELETE FROM {table.name}"))  # noqa: S608 (names from our schema)
+
+
+async def count_rows(app: FastAPI, model: type[Base], *criteria: ColumnElement[bool]) -> int:
+    """Rows of a table as the database holds them, read past the API."""
+    async with app.state.database.engine.connect() as connection:
+        count = await connection.scalar(select(func.count()).select_from(model).where(*criteria))
+    assert isinstance(count, int)
+    return count
 
 
 @pytest.fixture

@@ -6,14 +6,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import ColumnElement, event, func, select, update
+from sqlalchemy import event, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from postboard.posts.models import Post
 from postboard.votes.models import Vote
-from tests.conftest import Account, MakeAccount, MakePost
+from tests.conftest import Account, MakeAccount, MakePost, count_rows
 
 POST_KEYS = {"title", "content", "published", "id", "created_at", "owner_id", "owner"}
 USER_OUT_KEYS = {"id", "email", "created_at"}
@@ -26,20 +26,6 @@ UNSTORABLE_IDS = [2**31, 2**63, 10**30, 0, -1]
 def engine_of(app: FastAPI) -> AsyncEngine:
     engine: AsyncEngine = app.state.database.engine
     return engine
-
-
-async def count_posts(app: FastAPI) -> int:
-    async with engine_of(app).connect() as connection:
-        count = await connection.scalar(select(func.count()).select_from(Post))
-    assert isinstance(count, int)
-    return count
-
-
-async def count_votes(app: FastAPI, *criteria: ColumnElement[bool]) -> int:
-    async with engine_of(app).connect() as connection:
-        count = await connection.scalar(select(func.count()).select_from(Vote).where(*criteria))
-    assert isinstance(count, int)
-    return count
 
 
 async def vote(client: httpx.AsyncClient, voter: Account, post_id: object, direction: int = 1) -> None:
@@ -172,7 +158,7 @@ async def test_create_rejects_invalid_bodies_and_writes_nothing(
     response = await client.post("/posts/", json=body, headers=alice.headers)
 
     assert_validation_error(response, ["body"])
-    assert await count_posts(app) == 0
+    assert await count_rows(app, Post) == 0
 
 
 @pytest.mark.parametrize(
@@ -189,7 +175,7 @@ async def test_create_rejects_a_missing_or_malformed_body(
     response = await client.post("/posts/", content=content, headers={**alice.headers, **headers})
 
     assert_validation_error(response, ["body"])
-    assert await count_posts(app) == 0
+    assert await count_rows(app, Post) == 0
 
 
 @pytest.mark.parametrize(
@@ -626,14 +612,14 @@ async def test_delete_removes_the_post_and_its_votes(
     for voter in (alice, bob):
         await vote(client, voter, post["id"])
     await vote(client, bob, kept["id"])
-    assert await count_votes(app, Vote.post_id == post["id"]) == 2
+    assert await count_rows(app, Vote, Vote.post_id == post["id"]) == 2
 
     response = await client.delete(f"/posts/{post['id']}", headers=alice.headers)
 
     assert response.status_code == 204
     assert response.content == b""
-    assert await count_votes(app, Vote.post_id == post["id"]) == 0
-    assert await count_votes(app) == 1
+    assert await count_rows(app, Vote, Vote.post_id == post["id"]) == 0
+    assert await count_rows(app, Vote) == 1
     read = await client.get(f"/posts/{post['id']}", headers=alice.headers)
     assert read.status_code == 404
     assert await list_posts(client, alice) == [{"Post": kept, "votes": 1}]
@@ -670,7 +656,7 @@ async def test_delete_by_another_user_is_forbidden_and_deletes_nothing(
     assert response.json() == {"detail": NOT_AUTHORIZED}
     read = await client.get(f"/posts/{post['id']}", headers=alice.headers)
     assert read.json() == {"Post": post, "votes": 1}
-    assert await count_votes(app) == 1
+    assert await count_rows(app, Vote) == 1
 
 
 # --- ids that no post can have --------------------------------------------------------------------
@@ -752,8 +738,8 @@ async def test_failed_requests_leave_nothing_written(
     ]
     assert await list_posts(client, alice) == before
     assert await list_posts(client, bob) == [item for item in before if item["Post"]["id"] != draft["id"]]
-    assert await count_posts(app) == 2
-    assert await count_votes(app) == 1
+    assert await count_rows(app, Post) == 2
+    assert await count_rows(app, Vote) == 1
 
 
 # --- authentication -------------------------------------------------------------------------------
@@ -781,4 +767,4 @@ async def test_routes_need_a_bearer_token(
     assert response.status_code == 401, response.text
     assert response.json() == {"detail": "Not authenticated"}
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert await count_posts(app) == 0
+    assert await count_rows(app, Post) == 0

@@ -6,24 +6,14 @@ from collections import Counter
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from postboard.votes.models import Vote
-from tests.conftest import Account, MakeAccount, MakePost
+from tests.conftest import Account, MakeAccount, MakePost, count_rows
 
 ADDED = {"message": "successfully added vote"}
 DELETED = {"message": "successfully deleted vote"}
 VOTE_NOT_FOUND = {"detail": "Vote does not exist"}
 CONCURRENT_REQUESTS = 10
-
-
-async def count_votes(app: FastAPI) -> int:
-    engine: AsyncEngine = app.state.database.engine
-    async with engine.connect() as connection:
-        count = await connection.scalar(select(func.count()).select_from(Vote))
-    assert isinstance(count, int)
-    return count
 
 
 async def cast(
@@ -75,7 +65,7 @@ async def test_voting_twice_is_a_conflict(
     assert again.status_code == 409, again.text
     assert again.json() == {"detail": f"user {bob.id} has already voted on post {post['id']}"}
     assert await votes_on(client, bob, post["id"]) == 1
-    assert await count_votes(app) == 1
+    assert await count_rows(app, Vote) == 1
 
 
 async def test_taking_back_a_vote_that_does_not_exist_is_404(
@@ -92,7 +82,7 @@ async def test_taking_back_a_vote_that_does_not_exist_is_404(
     taken_back_twice = await cast(client, alice, post["id"], 0)
     assert taken_back_twice.status_code == 404, taken_back_twice.text
     assert taken_back_twice.json() == VOTE_NOT_FOUND
-    assert await count_votes(app) == 0
+    assert await count_rows(app, Vote) == 0
     # A vote taken back can be cast again.
     assert (await cast(client, alice, post["id"], 1)).json() == ADDED
 
@@ -113,7 +103,7 @@ async def test_vote_on_an_unknown_post_is_404(
 
     assert response.status_code == 404, response.text
     assert response.json() == post_not_found(post_id)
-    assert await count_votes(app) == 0
+    assert await count_rows(app, Vote) == 0
 
 
 @pytest.mark.parametrize("direction", [1, 0])
@@ -126,7 +116,7 @@ async def test_another_users_draft_cannot_be_voted_on(
 
     assert response.status_code == 404, response.text
     assert response.json() == post_not_found(draft["id"])
-    assert await count_votes(app) == 0
+    assert await count_rows(app, Vote) == 0
 
 
 async def test_the_caller_may_vote_on_their_own_draft(
@@ -167,7 +157,7 @@ async def test_dir_must_be_the_json_number_0_or_1(
     detail = response.json()["detail"]
     assert isinstance(detail, list)
     assert [error["loc"] for error in detail] == [["body", "dir"]]
-    assert await count_votes(app) == 0
+    assert await count_rows(app, Vote) == 0
 
 
 @pytest.mark.parametrize(
@@ -196,7 +186,7 @@ async def test_post_id_and_dir_are_required(
 
     assert response.status_code == 422, response.text
     assert ["body", field] in [error["loc"] for error in response.json()["detail"]]
-    assert await count_votes(app) == 0
+    assert await count_rows(app, Vote) == 0
 
 
 async def test_votes_are_counted_in_get_and_list(
@@ -234,7 +224,7 @@ async def test_concurrent_identical_votes_add_exactly_one(
     conflict = {"detail": f"user {bob.id} has already voted on post {post['id']}"}
     assert bodies.count(conflict) == CONCURRENT_REQUESTS - 1
     assert await votes_on(client, alice, post["id"]) == 1
-    assert await count_votes(app) == 1
+    assert await count_rows(app, Vote) == 1
 
 
 async def test_concurrent_identical_unvotes_take_back_exactly_one(
@@ -250,7 +240,7 @@ async def test_concurrent_identical_unvotes_take_back_exactly_one(
     assert bodies.count(DELETED) == 1
     assert bodies.count(VOTE_NOT_FOUND) == CONCURRENT_REQUESTS - 1
     assert await votes_on(client, alice, post["id"]) == 0
-    assert await count_votes(app) == 0
+    assert await count_rows(app, Vote) == 0
 
 
 @pytest.mark.parametrize("path", ["/vote", "/vote/"])
@@ -264,4 +254,4 @@ async def test_vote_needs_a_bearer_token(
     assert response.status_code == 401, response.text
     assert response.json() == {"detail": "Not authenticated"}
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert await count_votes(app) == 0
+    assert await count_rows(app, Vote) == 0
