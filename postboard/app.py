@@ -60,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/", response_model=Message, tags=["Root"])
     async def root() -> Message:
-        return Message(message="Welcome to Postboard: the API is described at /docs")
+        """The course's greeting, which its clients' first test checks for; the API is described at /docs."""
+        return Message(message="Hello World")
 
     return app
