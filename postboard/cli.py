@@ -77,10 +77,10 @@ def _migrate_database(settings: Settings) -> None:
     try:
         upgrade_to_head(settings.database_url)
     except (DBAPIError, OSError) as error:
-        raise CommandError(describe_connection_error(settings.database_url, error)) from None
+        raise CommandError(_describe_connection_error(settings.database_url, error)) from None
 
 
-def describe_connection_error(database_url: str, error: BaseException) -> str:
+def _describe_connection_error(database_url: str, error: BaseException) -> str:
     """One line naming where the database was looked for and why it could not be used."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
