@@ -50,7 +50,6 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         redirect_slashes=False,
     )
-    app.state.settings = settings
     app.state.database = database
     app.state.token_config = TokenConfig(load_secret_key(settings), settings.access_token_lifetime)
     app.state.password_hasher = PasswordHasher(settings.password_hashing_threads)
