@@ -164,9 +164,10 @@ def _body_error_handlers(
 
     async def invalid_request(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        detail = jsonable_encoder(_client_safe(error.errors()))
+        errors = error.errors()
+        detail = jsonable_encoder(_client_safe(errors))
         response = _AsciiJSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-        if any(item.get("type") == "json_invalid" for item in error.errors()):
+        if any(item.get("type") == "json_invalid" for item in errors):
             return await authentication_first(request, response)
         return response
 
