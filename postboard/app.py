@@ -8,14 +8,18 @@ from importlib.metadata import version
 from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from postboard.auth.dependencies import authentication_error
 from postboard.auth.passwords import PasswordHasher
 from postboard.auth.router import router as auth_router
+from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import TokenConfig
 from postboard.config import Settings, load_secret_key
 from postboard.db import Database
 from postboard.errors import install_error_handlers
+from postboard.middleware import BodySizeLimit, SecurityHeaders
 from postboard.posts.router import router as posts_router
 from postboard.users.router import router as users_router
 from postboard.votes.router import router as votes_router
@@ -32,6 +36,35 @@ async def check_database(database: Database) -> None:
         await connection.execute(text("SELECT 1"))
     # The course's console shows this line; its users look for it.
     logger.info("Database connection was successful!")
+
+
+def token_config(settings: Settings) -> TokenConfig:
+    return TokenConfig(
+        secret_key=load_secret_key(settings),
+        access_lifetime=settings.access_token_lifetime,
+        refresh_lifetime=settings.refresh_token_lifetime,
+        session_lifetime=settings.session_lifetime,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Added innermost first: a request passes the proxy headers, then the size cap, then CORS."""
+    if settings.cors_origins:
+        # Bearer tokens travel in a header, never in cookies, so no origin is ever given credentials.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            allow_credentials=False,
+        )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    # The client address (for throttling and logs) comes from X-Forwarded-For only via these proxies.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -51,9 +84,11 @@ def create_app(settings: Settings) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.database = database
-    app.state.token_config = TokenConfig(load_secret_key(settings), settings.access_token_lifetime)
+    app.state.token_config = token_config(settings)
     app.state.password_hasher = PasswordHasher(settings.password_hashing_threads)
+    app.state.throttle = Throttle(settings)
     install_error_handlers(app, authentication_error)
+    install_middleware(app, settings)
     for router in (posts_router, users_router, auth_router, votes_router):
         app.include_router(router)
 

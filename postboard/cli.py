@@ -105,13 +105,31 @@ def _serve(args: argparse.Namespace) -> None:
     except ConfigError as error:
         raise CommandError(str(error)) from None
     _migrate_database(settings)
+    for warning in _throttling_warnings(settings, args.workers):
+        print(f"postboard: warning: {warning}", file=sys.stderr)
     uvicorn.run(
         "postboard.main:app",
         host=args.host,
         port=args.port,
         workers=args.workers,
         log_config=_log_config(),
+        # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only; uvicorn would trust 127.0.0.1.
+        proxy_headers=False,
+        server_header=False,
     )
+
+
+def _throttling_warnings(settings: Settings, workers: int) -> list[str]:
+    if not settings.rate_limits:
+        if settings.is_production:
+            return ["RATE_LIMITS=off in production: logins and registrations are NOT THROTTLED"]
+        return ["RATE_LIMITS=off: logins and registrations are not throttled"]
+    if workers > 1 and settings.redis_url is None:
+        return [
+            f"without REDIS_URL each of the {workers} workers counts failed logins and registrations "
+            "on its own, so the budgets are per worker; revocations are shared through the database"
+        ]
+    return []
 
 
 def _log_config() -> dict[str, Any]:

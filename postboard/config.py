@@ -4,10 +4,11 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import limits
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -29,6 +30,24 @@ WELL_KNOWN_SECRET_KEYS = frozenset(
 FALLBACK_SECRET_KEY_FILE = Path(".postboard-secret-key")
 
 
+def _split_commas(value: object) -> object:
+    """`A,B` in the environment; a list when given in code."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _check_rate_limits(value: str) -> str:
+    limits.parse_many(value)  # raises ValueError, naming what it could not read
+    return value
+
+
+# A comma-separated list in the environment (pydantic-settings would otherwise expect JSON).
+CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+# Budgets in the `limits` notation: "5/minute;100/hour".
+RateLimits = Annotated[str, AfterValidator(_check_rate_limits)]
+
+
 class ConfigError(Exception):
     """A setting that makes starting unsafe or impossible; its message is shown to the operator as is."""
 
@@ -47,6 +66,19 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     access_token_expire_minutes: int = Field(default=30, gt=0, le=60 * 24 * 365)
     password_hashing_threads: int = Field(default=max(os.cpu_count() or 1, 1), gt=0, le=64)
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    refresh_token_expire_days: int = Field(default=14, gt=0, le=365)
+    # A login's refresh family ends this long after the login, however often it is refreshed.
+    session_max_days: int = Field(default=90, gt=0, le=3650)
+    rate_limits: bool = True  # RATE_LIMITS=off turns throttling off, for trusted test environments
+    login_limit_per_account: RateLimits = "5/minute;100/hour"
+    login_limit_per_address: RateLimits = "50/minute"
+    register_limit_per_address: RateLimits = "10/minute;100/hour"
+    redis_url: str | None = None
+    trusted_proxies: CommaSeparated = []
+    cors_origins: CommaSeparated = []
+    max_request_body_bytes: int = Field(default=1024 * 1024, gt=0)
 
     @model_validator(mode="after")
     def _resolve_database_url(self) -> Self:
@@ -69,6 +101,14 @@ class Settings(BaseSettings):
     @property
     def access_token_lifetime(self) -> timedelta:
         return timedelta(minutes=self.access_token_expire_minutes)
+
+    @property
+    def refresh_token_lifetime(self) -> timedelta:
+        return timedelta(days=self.refresh_token_expire_days)
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(days=self.session_max_days)
 
     @property
     def is_production(self) -> bool:

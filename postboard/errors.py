@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from limits.errors import StorageError
 from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,6 +33,10 @@ class DomainError(Exception):
         super().__init__(detail)
         self.detail = detail
 
+    @property
+    def response_headers(self) -> dict[str, str] | None:
+        return self.headers
+
 
 class NotFound(DomainError):
     status_code = status.HTTP_404_NOT_FOUND
@@ -54,6 +59,19 @@ class Unauthorized(DomainError):
     headers = {"WWW-Authenticate": "Bearer"}  # noqa: RUF012  (read-only class constant)
 
 
+class TooManyRequests(DomainError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    description = "Too many attempts; Retry-After says when to try again"
+
+    def __init__(self, detail: str, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
 # Every message a client can see, in the course's exact wording.
 NOT_AUTHENTICATED = "Not authenticated"
 INVALID_TOKEN = "Could not validate credentials"
@@ -64,6 +82,15 @@ VOTE_ADDED = "successfully added vote"
 VOTE_DELETED = "successfully deleted vote"
 DATABASE_UNAVAILABLE = "The database is unavailable, try again shortly"
 INTERNAL_ERROR = "Internal Server Error"
+INVALID_REFRESH_TOKEN = "Invalid or expired refresh token"
+WRONG_PASSWORD = "The current password is incorrect"
+TOO_MANY_LOGIN_FAILURES = "Too many failed login attempts, try again later"
+TOO_MANY_REGISTRATIONS = "Too many registrations from this address, try again later"
+RATE_LIMITER_UNAVAILABLE = "The rate limiter is unavailable, try again shortly"
+
+
+def body_too_large(max_bytes: int) -> str:
+    return f"Request body is larger than the limit of {max_bytes} bytes"
 
 
 def email_taken(email: str) -> str:
@@ -92,17 +119,22 @@ def already_voted(user_id: int, post_id: int) -> str:
 
 def responses(*errors: type[DomainError], body: bool = False) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI `responses=` entry for the domain errors a route can raise; `body` adds the 400 that
-    FastAPI itself answers to a body it cannot decode (not UTF-8, nested too deeply)."""
+    FastAPI itself answers to a body it cannot decode (not UTF-8, nested too deeply) and the 413 for a
+    body over the size limit."""
     documented: dict[int | str, dict[str, Any]] = {}
     for error in errors:
         documented[error.status_code] = {"model": ErrorDetail, "description": error.description}
     if body:
         documented[status.HTTP_400_BAD_REQUEST] = {"model": ErrorDetail, "description": "Undecodable body"}
+        documented[status.HTTP_413_CONTENT_TOO_LARGE] = {
+            "model": ErrorDetail,
+            "description": "Body over the size limit",
+        }
     return documented
 
 
 # Fields whose submitted value must never be echoed back in a validation error.
-_SECRET_FIELDS = frozenset({"password"})
+_SECRET_FIELDS = frozenset({"password", "current_password", "new_password", "refresh_token"})
 
 
 def _may_echo_input(error: dict[str, Any]) -> bool:
@@ -130,7 +162,9 @@ def _client_safe(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 async def _domain_error_handler(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
-    return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+    return JSONResponse(
+        {"detail": error.detail}, status_code=error.status_code, headers=error.response_headers
+    )
 
 
 class _AsciiJSONResponse(JSONResponse):
@@ -201,6 +235,15 @@ async def _database_unavailable_handler(request: Request, error: Exception) -> J
     )
 
 
+async def _rate_limiter_unavailable_handler(request: Request, error: Exception) -> JSONResponse:
+    logger.error("rate limiter storage unavailable during %s %s: %s", request.method, request.url.path, error)
+    return JSONResponse(
+        {"detail": RATE_LIMITER_UNAVAILABLE},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _unexpected_error_handler(request: Request, error: Exception) -> JSONResponse:
     logger.exception("unhandled error during %s %s", request.method, request.url.path, exc_info=error)
     return JSONResponse({"detail": INTERNAL_ERROR}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
@@ -215,4 +258,6 @@ def install_error_handlers(app: FastAPI, check_authentication: AuthenticationChe
     # Lost connections and refused connects: the request can be retried once the database is back.
     for error_type in (OperationalError, InterfaceError, ConnectionError):
         app.add_exception_handler(error_type, _database_unavailable_handler)
+    # Throttling fails closed: without its counters, logins and registrations wait rather than go unchecked.
+    app.add_exception_handler(StorageError, _rate_limiter_unavailable_handler)
     app.add_exception_handler(Exception, _unexpected_error_handler)

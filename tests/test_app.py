@@ -109,7 +109,12 @@ async def test_openapi_describes_the_contract_schemas(openapi: dict[str, Any]) -
         assert name in schemas, name
     assert set(schemas["UserOut"]["properties"]) == {"id", "email", "created_at"}
     assert "password" not in str(schemas["UserOut"]).lower()
-    assert set(schemas["Token"]["properties"]) == {"access_token", "token_type"}
+    assert set(schemas["Token"]["properties"]) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+    }
     assert set(schemas["PostOut"]["properties"]) == {"Post", "votes"}
     paths = openapi["paths"]
     assert response_schema_ref(paths["/users/"]["post"], "201").endswith("/UserOut")

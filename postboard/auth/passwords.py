@@ -1,13 +1,54 @@
-"""Argon2id password hashing, run in worker threads so that hashing never blocks the event loop."""
+"""Password hashing: Argon2id in worker threads, so that hashing never blocks the event loop."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import anyio
 from pwdlib import PasswordHash
+from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
 
-# OWASP's recommended Argon2id parameters: 19 MiB of memory, 2 passes, 1 lane.
-_password_hash = PasswordHash((Argon2Hasher(memory_cost=19 * 1024, time_cost=2, parallelism=1),))
+logger = logging.getLogger(__name__)
+
+# OWASP's recommended Argon2id parameters: 19 MiB of memory, 2 passes, 1 lane. The first hasher makes new
+# hashes; bcrypt is there to verify the course's `$2b$12$...` hashes, which are then replaced.
+_password_hash = PasswordHash(
+    (Argon2Hasher(memory_cost=19 * 1024, time_cost=2, parallelism=1), BcryptHasher())
+)
 # Verified for unknown emails, so that a login costs the same whether or not the account exists.
 _DUMMY_HASH = _password_hash.hash("an unguessable dummy password for unknown accounts")
+# bcrypt reads 72 bytes at most; the course's passlib dropped the rest silently, so its hashes cover no more.
+_BCRYPT_MAX_BYTES = 72
+
+
+class Verdict(NamedTuple):
+    matches: bool
+    # A hash to store in place of the verified one, made with the current parameters; None if it is current.
+    new_hash: str | None = None
+
+
+class Admission(NamedTuple):
+    """Called around one verification: `admit` may refuse it (by raising) before any hashing, and
+    `settle` hears whether the password matched before the next waiting verification starts."""
+
+    admit: Callable[[], Awaitable[None]]
+    settle: Callable[[bool], Awaitable[None]]
+
+
+def _verify_and_update(password: str, password_hash: str) -> Verdict:
+    secret: str | bytes = password
+    if password_hash.startswith("$2") and len(password.encode()) > _BCRYPT_MAX_BYTES:
+        secret = password.encode()[:_BCRYPT_MAX_BYTES]
+    try:
+        matches, new_hash = _password_hash.verify_and_update(secret, password_hash)
+    except UnknownHashError:
+        logger.warning("a stored password hash is in no known format; that account cannot log in")
+        return Verdict(matches=False)
+    if matches and new_hash is not None and secret is not password:
+        new_hash = _password_hash.hash(password)  # the whole password, now that it is known
+    return Verdict(matches, new_hash)
 
 
 class PasswordHasher:
@@ -17,11 +58,25 @@ class PasswordHasher:
         self._limiter = anyio.CapacityLimiter(max_threads)
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(_password_hash.hash, password, limiter=self._limiter)
+        async with self._limiter:
+            return await anyio.to_thread.run_sync(_password_hash.hash, password)
 
-    async def verify(self, password: str, password_hash: str | None) -> bool:
-        """False for a wrong password, and for a missing account (after the same amount of work)."""
-        matches = await anyio.to_thread.run_sync(
-            _password_hash.verify, password, password_hash or _DUMMY_HASH, limiter=self._limiter
-        )
-        return matches and password_hash is not None
+    async def verify(
+        self, password: str, password_hash: str | None, admission: Admission | None = None
+    ) -> Verdict:
+        """No match for a wrong password, nor for a missing account (after the same amount of work).
+
+        The admission runs while this verification holds its hashing slot: a throttle that checks there
+        and counts in `settle` can be overrun by at most `max_threads` parallel attempts per process,
+        where checking before queueing would let any burst through.
+        """
+        async with self._limiter:
+            if admission is not None:
+                await admission.admit()
+            verdict = await anyio.to_thread.run_sync(
+                _verify_and_update, password, password_hash or _DUMMY_HASH
+            )
+            matches = verdict.matches and password_hash is not None
+            if admission is not None:
+                await admission.settle(matches)
+        return verdict if matches else Verdict(matches=False)

@@ -1,19 +1,55 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Response, status
 
-from postboard.auth.dependencies import Hasher, Tokens
-from postboard.auth.schemas import Token, UserLogin
-from postboard.auth.service import log_in
-from postboard.db import AppDatabase
-from postboard.errors import Forbidden, responses
+from postboard.auth import service
+from postboard.auth.dependencies import ClientAddress, CurrentCaller, Hasher, Throttling, Tokens
+from postboard.auth.schemas import RefreshRequest, Token, UserLogin
+from postboard.db import AppDatabase, Session
+from postboard.errors import Forbidden, TooManyRequests, Unauthorized, responses
 
 router = APIRouter(tags=["Authentication"])
 
 
-@router.post("/login", response_model=Token, responses=responses(Forbidden))
+def _do_not_store(response: Response) -> None:
+    # Tokens must not linger in any cache between here and the client (RFC 6749, section 5.1).
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+@router.post("/login", response_model=Token, responses=responses(Forbidden, TooManyRequests, body=True))
 async def login(
-    credentials: Annotated[UserLogin, Form()], database: AppDatabase, hasher: Hasher, tokens: Tokens
+    credentials: Annotated[UserLogin, Form()],
+    response: Response,
+    database: AppDatabase,
+    hasher: Hasher,
+    throttle: Throttling,
+    tokens: Tokens,
+    address: ClientAddress,
 ) -> Token:
-    """Exchanges an email and password (as an OAuth2 password form) for a bearer token."""
-    return await log_in(database, hasher, tokens, credentials)
+    """Exchanges an email and password (as an OAuth2 password form) for an access and a refresh token.
+
+    Failed attempts are budgeted per account and per client address; past the budget the answer is 429
+    with Retry-After, whether or not the account exists.
+    """
+    _do_not_store(response)
+    return await service.log_in(database, hasher, throttle, tokens, credentials, address)
+
+
+@router.post("/token/refresh", response_model=Token, responses=responses(Unauthorized, body=True))
+async def refresh_token(
+    request: RefreshRequest, response: Response, database: AppDatabase, tokens: Tokens, address: ClientAddress
+) -> Token:
+    """Exchanges a refresh token for a new access token and a new refresh token; the old one is retired.
+
+    Presenting a retired refresh token again ends its whole login session: every refresh and access token
+    issued from it stops working.
+    """
+    _do_not_store(response)
+    return await service.refresh(database, tokens, request.refresh_token, address)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses(Unauthorized))
+async def logout(caller: CurrentCaller, session: Session, address: ClientAddress) -> None:
+    """Ends the login session of the presented access token: it and its refresh tokens stop working."""
+    await service.log_out(session, caller.session_id, caller.user.id, address)

@@ -4,14 +4,12 @@ from postboard.fields import EncodableStr, StorableStr
 
 
 class Token(BaseModel):
+    """The course's `access_token` and `token_type`, with the access token's lifetime and a refresh token."""
+
     access_token: str
     token_type: str = "bearer"
-
-
-class TokenData(BaseModel):
-    """What a verified access token says: whose it is."""
-
-    id: int
+    expires_in: int = Field(description="Seconds until the access token expires")
+    refresh_token: str = Field(description="Single-use: POST it to /token/refresh for a new pair")
 
 
 class UserLogin(BaseModel):
@@ -21,3 +19,9 @@ class UserLogin(BaseModel):
 
     username: StorableStr = Field(min_length=1, description="The account's email")
     password: EncodableStr = Field(min_length=1)
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: StorableStr = Field(min_length=1, max_length=256)

@@ -1,23 +1,156 @@
-from sqlalchemy import select
+"""Logging in, refreshing and logging out: the life of a login session (a refresh family)."""
 
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from postboard.auth.events import AuthEvent, log_auth_event
+from postboard.auth.models import RefreshFamily
 from postboard.auth.passwords import PasswordHasher
 from postboard.auth.schemas import Token, UserLogin
-from postboard.auth.tokens import TokenConfig, create_access_token
-from postboard.db import Database
-from postboard.errors import INVALID_CREDENTIALS, Forbidden
+from postboard.auth.throttling import Throttle
+from postboard.auth.tokens import (
+    TokenConfig,
+    compose_refresh_token,
+    create_access_token,
+    hash_refresh_secret,
+    new_refresh_secret,
+    new_session_id,
+    parse_refresh_token,
+    refresh_secret_matches,
+)
+from postboard.db import Database, utc_now
+from postboard.errors import (
+    INVALID_CREDENTIALS,
+    INVALID_REFRESH_TOKEN,
+    Forbidden,
+    TooManyRequests,
+    Unauthorized,
+)
 from postboard.users.emails import normalize_email
 from postboard.users.models import User
 
 
 async def log_in(
-    database: Database, hasher: PasswordHasher, tokens: TokenConfig, credentials: UserLogin
+    database: Database,
+    hasher: PasswordHasher,
+    throttle: Throttle,
+    tokens: TokenConfig,
+    credentials: UserLogin,
+    address: str,
 ) -> Token:
     email = normalize_email(credentials.username)
     # A session of its own, closed before hashing: no connection or SQLite lock is held for that long.
     async with database.session(writes=False) as session:
         user = await session.scalar(select(User).where(User.email == email))
-    # Unknown email and wrong password do the same work and get the same answer.
-    matches = await hasher.verify(credentials.password, user.password_hash if user else None)
-    if user is None or not matches:
+    # Unknown email and wrong password do the same work, count alike against the budgets, and get the
+    # same answer.
+    try:
+        verdict = await hasher.verify(
+            credentials.password,
+            user.password_hash if user else None,
+            throttle.login_admission(email, address),
+        )
+    except TooManyRequests:
+        log_auth_event(AuthEvent.THROTTLED, address, user.id if user else None)
+        raise
+    if user is None or not verdict.matches:
+        log_auth_event(AuthEvent.LOGIN_FAILED, address, user.id if user else None)
         raise Forbidden(INVALID_CREDENTIALS)
-    return Token(access_token=create_access_token(user.id, tokens))
+    async with database.session(writes=True) as session, session.begin():
+        token = await _start_session(session, tokens, user, verdict.new_hash)
+    if token is None:  # the password changed while this one was being checked
+        log_auth_event(AuthEvent.LOGIN_FAILED, address, user.id)
+        raise Forbidden(INVALID_CREDENTIALS)
+    log_auth_event(AuthEvent.LOGIN_SUCCEEDED, address, user.id)
+    return token
+
+
+async def _start_session(
+    session: AsyncSession, tokens: TokenConfig, verified: User, new_hash: str | None
+) -> Token | None:
+    """A new refresh family for the user, if the hash that was verified is still theirs."""
+    user = await lock_user(session, verified.id)
+    if user is None or user.password_hash != verified.password_hash:
+        return None
+    if new_hash is not None:
+        user.password_hash = new_hash  # made with older parameters or by bcrypt: upgraded now
+    now = utc_now()
+    # Sessions past their absolute lifetime are dead; the user's next login clears them away.
+    await session.execute(
+        delete(RefreshFamily).where(RefreshFamily.user_id == user.id, RefreshFamily.expires_at <= now)
+    )
+    family = RefreshFamily(
+        id=new_session_id(), user_id=user.id, created_at=now, expires_at=now + tokens.session_lifetime
+    )
+    session.add(family)
+    return _rotate(family, tokens, now)
+
+
+def _rotate(family: RefreshFamily, tokens: TokenConfig, now: datetime) -> Token:
+    """Gives the family a new refresh token (retiring the previous one) and a new access token."""
+    secret = new_refresh_secret()
+    family.refresh_token_hash = hash_refresh_secret(secret)
+    family.refresh_token_expires_at = min(now + tokens.refresh_lifetime, family.expires_at)
+    return Token(
+        access_token=create_access_token(family.user_id, family.id, tokens),
+        expires_in=int(tokens.access_lifetime.total_seconds()),
+        refresh_token=compose_refresh_token(family.id, secret),
+    )
+
+
+async def lock_user(session: AsyncSession, user_id: int) -> User | None:
+    """The user's row, locked until the transaction ends (SQLite's writers hold the database lock anyway)."""
+    statement = select(User).where(User.id == user_id).with_for_update()
+    user: User | None = await session.scalar(statement.execution_options(populate_existing=True))
+    return user
+
+
+async def refresh(database: Database, tokens: TokenConfig, refresh_token: str, address: str) -> Token:
+    parsed = parse_refresh_token(refresh_token)
+    if parsed is None:
+        raise Unauthorized(INVALID_REFRESH_TOKEN)
+    session_id, secret = parsed
+    # Its own transaction, committed even when the answer is 401: a detected reuse must stay revoked.
+    async with database.session(writes=True) as session, session.begin():
+        family = await session.scalar(
+            select(RefreshFamily).where(RefreshFamily.id == session_id).with_for_update()
+        )
+        token, reused = await _refresh_family(session, family, secret, tokens)
+    if reused:
+        assert family is not None
+        log_auth_event(AuthEvent.REFRESH_REUSE_DETECTED, address, family.user_id)
+    if token is None:
+        raise Unauthorized(INVALID_REFRESH_TOKEN)
+    assert family is not None
+    log_auth_event(AuthEvent.REFRESHED, address, family.user_id)
+    return token
+
+
+async def _refresh_family(
+    session: AsyncSession, family: RefreshFamily | None, secret: str, tokens: TokenConfig
+) -> tuple[Token | None, bool]:
+    """The new token pair, or None; and whether a retired token was replayed (the family is then revoked)."""
+    if family is None:
+        return None, False
+    now = utc_now()
+    if not refresh_secret_matches(secret, family.refresh_token_hash):
+        # Either the thief or the rightful client is replaying a retired token; which is unknowable, so
+        # the whole session ends, and with it every access token issued from it.
+        await session.delete(family)
+        return None, True
+    if family.refresh_token_expires_at <= now or family.expires_at <= now:
+        await session.delete(family)
+        return None, False
+    return _rotate(family, tokens, now), False
+
+
+async def log_out(session: AsyncSession, session_id: str, user_id: int, address: str) -> None:
+    await session.execute(delete(RefreshFamily).where(RefreshFamily.id == session_id))
+    log_auth_event(AuthEvent.LOGOUT, address, user_id)
+
+
+async def end_all_sessions(session: AsyncSession, user_id: int) -> None:
+    """Every token the user holds stops working, on every worker: each belongs to one of these sessions."""
+    await session.execute(delete(RefreshFamily).where(RefreshFamily.user_id == user_id))

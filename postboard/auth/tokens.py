@@ -1,17 +1,22 @@
-"""Access tokens: JWTs signed with HS256, carrying the user id the course's clients read."""
+"""Access tokens (JWTs signed with HS256) and refresh tokens (opaque random values, stored only as hashes)."""
 
+import hashlib
+import hmac
+import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 
-from postboard.auth.schemas import TokenData
-
 ALGORITHM = "HS256"
+ACCESS_TOKEN_TYPE = "access"
 # Tolerated clock difference between the host that issued a token and the one checking it.
 CLOCK_LEEWAY = timedelta(seconds=10)
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "user_id"]
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "user_id", "jti", "sid", "type"]
+# 256 bits of randomness in each refresh token's secret part.
+REFRESH_SECRET_BYTES = 32
 
 
 class InvalidToken(Exception):
@@ -21,33 +26,87 @@ class InvalidToken(Exception):
 @dataclass(frozen=True)
 class TokenConfig:
     secret_key: str
-    lifetime: timedelta
+    access_lifetime: timedelta
+    refresh_lifetime: timedelta
+    # How long a login's refresh family lives, however often it is refreshed.
+    session_lifetime: timedelta
+    issuer: str | None = None
+    audience: str | None = None
 
 
-def create_access_token(user_id: int, config: TokenConfig) -> str:
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a verified access token says: whose it is, and the login session (refresh family) it is from."""
+
+    user_id: int
+    session_id: str
+
+
+def create_access_token(user_id: int, session_id: str, config: TokenConfig) -> str:
     issued_at = datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": str(user_id),
-        "user_id": user_id,
+        "user_id": user_id,  # the course's clients read it
         "iat": issued_at,
-        "exp": issued_at + config.lifetime,
+        "exp": issued_at + config.access_lifetime,
+        "jti": uuid.uuid4().hex,
+        "sid": session_id,
+        "type": ACCESS_TOKEN_TYPE,
     }
+    if config.issuer is not None:
+        claims["iss"] = config.issuer
+    if config.audience is not None:
+        claims["aud"] = config.audience
     return jwt.encode(claims, config.secret_key, algorithm=ALGORITHM)
 
 
-def verify_access_token(token: str, config: TokenConfig) -> TokenData:
+def verify_access_token(token: str, config: TokenConfig) -> AccessClaims:
+    required = [*REQUIRED_CLAIMS, *(["iss"] if config.issuer else []), *(["aud"] if config.audience else [])]
     try:
         claims = jwt.decode(
             token,
             config.secret_key,
             algorithms=[ALGORITHM],
-            options={"require": REQUIRED_CLAIMS},
+            options={"require": required},
+            issuer=config.issuer,
+            audience=config.audience,
             leeway=CLOCK_LEEWAY,
         )
     except jwt.PyJWTError as error:
         raise InvalidToken(str(error)) from None
-    user_id = claims["user_id"]
+    user_id, session_id = claims["user_id"], claims["sid"]
     # bool is an int in Python; a token saying `"user_id": true` was not made here.
     if type(user_id) is not int or claims["sub"] != str(user_id):
         raise InvalidToken("user_id must be an integer matching sub")
-    return TokenData(id=user_id)
+    if claims["type"] != ACCESS_TOKEN_TYPE or not isinstance(session_id, str):
+        raise InvalidToken("not an access token")
+    return AccessClaims(user_id=user_id, session_id=session_id)
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_refresh_secret() -> str:
+    return secrets.token_urlsafe(REFRESH_SECRET_BYTES)
+
+
+def hash_refresh_secret(secret: str) -> str:
+    """SHA-256 suffices: the secret is random, so there is no dictionary to guess it from."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def refresh_secret_matches(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_refresh_secret(secret), stored_hash)
+
+
+def compose_refresh_token(session_id: str, secret: str) -> str:
+    """The session id travels in the token so that a retired token still names the family it came from."""
+    return f"{session_id}.{secret}"
+
+
+def parse_refresh_token(token: str) -> tuple[str, str] | None:
+    session_id, _, secret = token.partition(".")
+    if not session_id or not secret:
+        return None
+    return session_id, secret

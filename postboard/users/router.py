@@ -1,22 +1,72 @@
-from fastapi import status
+from typing import Annotated
 
-from postboard.auth.dependencies import CurrentUser, Hasher
+from fastapi import Depends, status
+
+from postboard.auth.dependencies import ClientAddress, CurrentUser, Hasher, Throttling
 from postboard.db import Session
-from postboard.errors import Conflict, NotFound, Unauthorized, responses
+from postboard.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, responses
 from postboard.routing import CollectionRouter
 from postboard.users import service
 from postboard.users.models import User
-from postboard.users.schemas import UserCreate, UserOut
+from postboard.users.schemas import AccountDeletion, PasswordChange, UserCreate, UserOut, UserUpdate
+from postboard.users.service import PasswordCheck
 
 router = CollectionRouter(prefix="/users", tags=["Users"])
+# What a route that checks the caller's password can answer besides success.
+_PASSWORD_CHECKED = (Unauthorized, Forbidden, TooManyRequests)
 
 
 @router.post(
-    "/", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=responses(Conflict, body=True)
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses=responses(Conflict, TooManyRequests, body=True),
 )
-async def create_user(new_user: UserCreate, session: Session, hasher: Hasher) -> User:
-    """Registers an account. Emails are case-insensitive: one account per address in any letter case."""
-    return await service.create_user(session, hasher, new_user)
+async def create_user(
+    new_user: UserCreate, session: Session, hasher: Hasher, throttle: Throttling, address: ClientAddress
+) -> User:
+    """Registers an account. Emails are case-insensitive: one account per address in any letter case.
+
+    Registrations are budgeted per client address; past the budget the answer is 429 with Retry-After.
+    """
+    return await service.register(session, hasher, throttle, new_user, address)
+
+
+@router.get("/me", response_model=UserOut, responses=responses(Unauthorized))
+async def get_me(user: CurrentUser) -> User:
+    """The account the bearer token belongs to."""
+    return user
+
+
+def get_password_check(hasher: Hasher, throttle: Throttling, address: ClientAddress) -> PasswordCheck:
+    return PasswordCheck(hasher, throttle, address)
+
+
+Check = Annotated[PasswordCheck, Depends(get_password_check)]
+
+
+@router.patch("/me", response_model=UserOut, responses=responses(*_PASSWORD_CHECKED, Conflict, body=True))
+async def update_me(change: UserUpdate, user: CurrentUser, session: Session, check: Check) -> User:
+    """Changes the account's email; `current_password` must be the account's password (else 403)."""
+    return await service.update_user(session, check, user, change)
+
+
+@router.put(
+    "/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=responses(*_PASSWORD_CHECKED, body=True)
+)
+async def change_my_password(
+    change: PasswordChange, user: CurrentUser, session: Session, check: Check
+) -> None:
+    """Sets a new password. Every token the account holds stops working, this one included: log in again."""
+    await service.change_password(session, check, user, change)
+
+
+@router.delete(
+    "/me", status_code=status.HTTP_204_NO_CONTENT, responses=responses(*_PASSWORD_CHECKED, body=True)
+)
+async def delete_me(confirmation: AccountDeletion, user: CurrentUser, session: Session, check: Check) -> None:
+    """Deletes the account with its posts and votes, given its password; its tokens stop working."""
+    await service.delete_user(session, check, user, confirmation.password)
 
 
 @router.get("/{id}", response_model=UserOut, responses=responses(Unauthorized, NotFound))

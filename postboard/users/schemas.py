@@ -16,6 +16,28 @@ class UserCreate(BaseModel):
     password: EncodableStr = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
 
 
+class UserUpdate(BaseModel):
+    """The fields an account may change about itself; anything else (id, hash, timestamps) is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: NormalizedEmail | None = None
+    current_password: EncodableStr = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: EncodableStr = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+    new_password: EncodableStr = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+
+
+class AccountDeletion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: EncodableStr = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -1,22 +1,49 @@
+from dataclasses import dataclass
+
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.passwords import PasswordHasher
+from postboard.auth.service import end_all_sessions, lock_user
+from postboard.auth.throttling import Throttle
 from postboard.db import is_storable_id
-from postboard.errors import Conflict, NotFound, email_taken, user_not_found
+from postboard.errors import (
+    INVALID_TOKEN,
+    WRONG_PASSWORD,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    email_taken,
+    user_not_found,
+)
 from postboard.users.models import User
-from postboard.users.schemas import UserCreate
+from postboard.users.schemas import PasswordChange, UserCreate, UserUpdate
+
+
+async def register(
+    session: AsyncSession, hasher: PasswordHasher, throttle: Throttle, new_user: UserCreate, address: str
+) -> User:
+    await throttle.count_registration(address)
+    return await create_user(session, hasher, new_user)
 
 
 async def create_user(session: AsyncSession, hasher: PasswordHasher, new_user: UserCreate) -> User:
     user = User(email=new_user.email, password_hash=await hasher.hash(new_user.password))
     session.add(user)
+    await _flush_unique_email(session, new_user.email)
+    return user
+
+
+async def _flush_unique_email(session: AsyncSession, email: str) -> None:
     try:
-        # The unique index decides, so two racing registrations of one email cannot both succeed.
+        # The unique index decides, so two racing requests for one email cannot both succeed.
         await session.flush()
     except IntegrityError:
-        raise Conflict(email_taken(new_user.email)) from None
-    return user
+        raise Conflict(email_taken(email)) from None
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User:
@@ -24,3 +51,57 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
     if user is None:
         raise NotFound(user_not_found(user_id))
     return user
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """What confirming a signed-in caller's password takes: the hasher, the throttle, and where from."""
+
+    hasher: PasswordHasher
+    throttle: Throttle
+    address: str
+
+    async def confirm(self, session: AsyncSession, caller: User, password: str) -> User:
+        """The caller's row, locked for the rest of the request, once `password` is confirmed as theirs.
+
+        Wrong passwords count against the account's login budget: a stolen access token is no way
+        around it.
+        """
+        user = await lock_user(session, caller.id)
+        if user is None:  # deleted since the token was checked
+            raise Unauthorized(INVALID_TOKEN)
+        admission = self.throttle.login_admission(user.email, self.address)
+        try:
+            verdict = await self.hasher.verify(password, user.password_hash, admission)
+        except TooManyRequests:
+            log_auth_event(AuthEvent.THROTTLED, self.address, user.id)
+            raise
+        if not verdict.matches:
+            log_auth_event(AuthEvent.LOGIN_FAILED, self.address, user.id)
+            raise Forbidden(WRONG_PASSWORD)
+        return user
+
+
+async def update_user(session: AsyncSession, check: PasswordCheck, caller: User, change: UserUpdate) -> User:
+    user = await check.confirm(session, caller, change.current_password)
+    if change.email is not None and change.email != user.email:
+        user.email = change.email
+        await _flush_unique_email(session, change.email)
+        log_auth_event(AuthEvent.EMAIL_CHANGED, check.address, user.id)
+    return user
+
+
+async def change_password(
+    session: AsyncSession, check: PasswordCheck, caller: User, change: PasswordChange
+) -> None:
+    user = await check.confirm(session, caller, change.current_password)
+    user.password_hash = await check.hasher.hash(change.new_password)
+    await end_all_sessions(session, user.id)
+    log_auth_event(AuthEvent.PASSWORD_CHANGED, check.address, user.id)
+
+
+async def delete_user(session: AsyncSession, check: PasswordCheck, caller: User, password: str) -> None:
+    """Removes the account; its posts, votes and login sessions go with it (ON DELETE CASCADE)."""
+    user = await check.confirm(session, caller, password)
+    await session.execute(delete(User).where(User.id == user.id))
+    log_auth_event(AuthEvent.ACCOUNT_DELETED, check.address, user.id)

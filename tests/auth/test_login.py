@@ -32,10 +32,13 @@ async def test_login_answers_a_bearer_token(client: httpx.AsyncClient, alice: Ac
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"access_token", "token_type"}
+    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token"}
     assert body["token_type"] == "bearer"
     assert isinstance(body["access_token"], str)
     assert body["access_token"].count(".") == 2
+    assert body["expires_in"] == 30 * 60
+    assert len(body["refresh_token"]) >= 43  # 256 bits in base64url, after the session id
+    assert response.headers["cache-control"] == "no-store"
     assert alice.password not in response.text
 
 

@@ -1,0 +1,25 @@
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from postboard.db import Base, UTCDateTime, utc_now
+
+SESSION_ID_LENGTH = 32
+SHA256_HEX_LENGTH = 64
+
+
+class RefreshFamily(Base):
+    """A login session: the chain of refresh tokens started by one login, and the access tokens issued
+    from it (they carry its id as `sid`). Revoking it deletes the row, which ends every one of them."""
+
+    __tablename__ = "refresh_families"
+
+    id: Mapped[str] = mapped_column(String(SESSION_ID_LENGTH), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    # The absolute end of the session, however often it is refreshed.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Only the current refresh token is valid; any older one presented again is a replay.
+    refresh_token_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    refresh_token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
