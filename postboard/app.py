@@ -69,11 +69,13 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     database = Database(settings.database_url)
+    throttle = Throttle(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await check_database(database)
         yield
+        await throttle.close()
         await database.dispose()
 
     app = FastAPI(
@@ -86,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.database = database
     app.state.token_config = token_config(settings)
     app.state.password_hasher = PasswordHasher(settings.password_hashing_threads)
-    app.state.throttle = Throttle(settings)
+    app.state.throttle = throttle
     install_error_handlers(app, authentication_error)
     install_middleware(app, settings)
     for router in (posts_router, users_router, auth_router, votes_router):

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy import ColumnElement, func, make_url, select, text
@@ -27,7 +28,16 @@ DEFAULT_PASSWORD = "correct horse battery"
 POSTGRES_ADMIN_URL = os.environ.get(
     "POSTBOARD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-REQUIRE_POSTGRES = os.environ.get("POSTBOARD_TEST_REQUIRE_POSTGRES") == "1"
+# Redis database 15, emptied by each test that uses it.
+REDIS_TEST_URL = os.environ.get("POSTBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# CI sets this: a test that cannot reach PostgreSQL or Redis fails instead of being skipped.
+REQUIRE_SERVICES = os.environ.get("POSTBOARD_TEST_REQUIRE_SERVICES") == "1"
+
+
+def skip_without_service(message: str) -> NoReturn:
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _postgres_url(database: str) -> str:
@@ -59,10 +69,7 @@ def new_postgres_database() -> Iterator[str]:
     try:
         asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as error:
-        message = f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable: {error}"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_without_service(f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable: {error}")
     try:
         yield _postgres_url(name).replace("postgresql://", "postgresql+asyncpg://", 1)
     finally:
@@ -80,6 +87,20 @@ def postgresql_url() -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest) -> str:
     url: str = request.getfixturevalue(f"{request.param}_url")
     return url
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database of the suite's own, empty at the start and end of the test."""
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.flushdb()
+        yield REDIS_TEST_URL
+        client.flushdb()
+    except redis.ConnectionError as error:
+        skip_without_service(f"Redis at {REDIS_TEST_URL} is not reachable: {error}")
+    finally:
+        client.close()
 
 
 class IsolatedSettings(Settings):

@@ -12,10 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from postboard.config import Settings
+
 POSTBOARD = [sys.executable, "-m", "postboard"]
 START_TIMEOUT_SECONDS = 30
 # Settings a developer may have exported; each test states its own.
-_SETTING_NAMES = ("DATABASE_URL", "SECRET_KEY", "POSTBOARD_ENV", "ACCESS_TOKEN_EXPIRE_MINUTES")
+_SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
 
 
 def environment(**settings: str) -> dict[str, str]:

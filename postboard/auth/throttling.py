@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import limits
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
 
 from postboard.auth.passwords import Admission
 from postboard.config import Settings
@@ -23,13 +24,18 @@ class Budget:
     items: Sequence[limits.RateLimitItem]
 
 
-def _storage(redis_url: str | None) -> Storage:
-    if redis_url is None:
+# A Redis that does not answer within this fails the request with a 503 instead of hanging it.
+REDIS_TIMEOUT_SECONDS = 2
+
+
+def _storage(redis_pool: ConnectionPool | None) -> Storage:
+    if redis_pool is None:
         return MemoryStorage()
     # wrap_exceptions: an unreachable Redis surfaces as limits' StorageError, answered with a 503.
     return RedisStorage(
-        redis_url.replace("redis://", "async+redis://", 1).replace("rediss://", "async+rediss://", 1),
+        "async+redis://",
         implementation="redispy",
+        connection_pool=redis_pool,  # type: ignore[arg-type]  # passed through to redis-py; typed too narrowly
         key_prefix="postboard",
         wrap_exceptions=True,
     )
@@ -50,12 +56,26 @@ class Throttle:
 
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limits
-        self._limiter = MovingWindowRateLimiter(_storage(settings.redis_url))
+        # Our own pool, so that shutting down can close its connections.
+        self._redis_pool = (
+            None
+            if settings.redis_url is None
+            else ConnectionPool.from_url(
+                settings.redis_url,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+        )
+        self._limiter = MovingWindowRateLimiter(_storage(self._redis_pool))
         self._login_per_account = Budget("login-account", limits.parse_many(settings.login_limit_per_account))
         self._login_per_address = Budget("login-address", limits.parse_many(settings.login_limit_per_address))
         self._register_per_address = Budget(
             "register-address", limits.parse_many(settings.register_limit_per_address)
         )
+
+    async def close(self) -> None:
+        if self._redis_pool is not None:
+            await self._redis_pool.aclose()
 
     def login_admission(self, email: str, address: str) -> Admission:
         """Admits a password check unless a failure budget of the account or the address is spent (429),
