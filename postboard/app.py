@@ -50,7 +50,8 @@ def token_config(settings: Settings) -> TokenConfig:
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Added innermost first: a request passes the proxy headers, then the size cap, then CORS."""
+    """Added innermost first: a request meets the proxy headers, the security headers (so that every
+    answer gets them, a 413 included), the size cap, then CORS."""
     if settings.cors_origins:
         # Bearer tokens travel in a header, never in cookies, so no origin is ever given credentials.
         app.add_middleware(
@@ -61,8 +62,8 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
             expose_headers=["Retry-After"],
             allow_credentials=False,
         )
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(SecurityHeaders)
     # The client address (for throttling and logs) comes from X-Forwarded-For only via these proxies.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 

@@ -59,6 +59,14 @@ class Unauthorized(DomainError):
     headers = {"WWW-Authenticate": "Bearer"}  # noqa: RUF012  (read-only class constant)
 
 
+class Unavailable(DomainError):
+    """Raised by no code: documents the 503 answered when the database or the throttling counters'
+    Redis cannot be reached."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    description = "The database or the rate limiter is unreachable; Retry-After says when to try again"
+
+
 class TooManyRequests(DomainError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     description = "Too many attempts; Retry-After says when to try again"

@@ -6,7 +6,7 @@ from postboard.auth import service
 from postboard.auth.dependencies import ClientAddress, CurrentCaller, Hasher, Throttling, Tokens
 from postboard.auth.schemas import RefreshRequest, Token, UserLogin
 from postboard.db import AppDatabase, Session
-from postboard.errors import Forbidden, TooManyRequests, Unauthorized, responses
+from postboard.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable, responses
 
 router = APIRouter(tags=["Authentication"])
 
@@ -17,7 +17,9 @@ def _do_not_store(response: Response) -> None:
     response.headers["Pragma"] = "no-cache"
 
 
-@router.post("/login", response_model=Token, responses=responses(Forbidden, TooManyRequests, body=True))
+@router.post(
+    "/login", response_model=Token, responses=responses(Forbidden, TooManyRequests, Unavailable, body=True)
+)
 async def login(
     credentials: Annotated[UserLogin, Form()],
     response: Response,

@@ -4,7 +4,15 @@ from fastapi import Depends, status
 
 from postboard.auth.dependencies import ClientAddress, CurrentUser, Hasher, Throttling
 from postboard.db import Session
-from postboard.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, responses
+from postboard.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+    responses,
+)
 from postboard.routing import CollectionRouter
 from postboard.users import service
 from postboard.users.models import User
@@ -13,14 +21,14 @@ from postboard.users.service import PasswordCheck
 
 router = CollectionRouter(prefix="/users", tags=["Users"])
 # What a route that checks the caller's password can answer besides success.
-_PASSWORD_CHECKED = (Unauthorized, Forbidden, TooManyRequests)
+_PASSWORD_CHECKED = (Unauthorized, Forbidden, TooManyRequests, Unavailable)
 
 
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=responses(Conflict, TooManyRequests, body=True),
+    responses=responses(Conflict, TooManyRequests, Unavailable, body=True),
 )
 async def create_user(
     new_user: UserCreate, session: Session, hasher: Hasher, throttle: Throttling, address: ClientAddress
