@@ -82,10 +82,13 @@ def _wait_until_up(client: httpx.Client, server: subprocess.Popen[bytes], log_pa
     pytest.fail(f"serve did not answer within {START_TIMEOUT_SECONDS}s:\n{log_path.read_text()}")
 
 
+PASSWORD = "a long password"
+
+
 def register_and_log_in(client: httpx.Client, email: str) -> str:
-    credentials = {"email": email, "password": "a long password"}
+    credentials = {"email": email, "password": PASSWORD}
     assert client.post("/users/", json=credentials).status_code == 201
-    login = client.post("/login", data={"username": email, "password": "a long password"})
+    login = client.post("/login", data={"username": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
     token: str = login.json()["access_token"]
     return token

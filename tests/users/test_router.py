@@ -24,6 +24,27 @@ async def register(client: httpx.AsyncClient, email: str, password: str = PASSWO
 # --- POST /users/ ---------------------------------------------------------------------------------------
 
 
+async def test_register_ignores_fields_a_client_may_not_set(client: httpx.AsyncClient) -> None:
+    email = fresh_email()
+    forged = {
+        "id": 4242,
+        "created_at": "2000-01-01T00:00:00+00:00",
+        "password_hash": "$2b$12$x",
+        "is_admin": True,
+    }
+
+    response = await client.post("/users/", json={"email": email, "password": PASSWORD, **forged})
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["id"] != 4242
+    assert not body["created_at"].startswith("2000-")
+    assert set(body) == {"id", "email", "created_at"}
+    # The hash is the one made from the password: the account logs in with it.
+    login = await client.post("/login", data={"username": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+
+
 @pytest.mark.parametrize("path", ["/users/", "/users"])
 async def test_register_answers_201_with_user_out_only(client: httpx.AsyncClient, path: str) -> None:
     email = fresh_email()
