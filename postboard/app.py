@@ -51,7 +51,8 @@ def token_config(settings: Settings) -> TokenConfig:
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Added innermost first: a request meets the proxy headers, the security headers (so that every
-    answer gets them, a 413 included), the size cap, then CORS."""
+    answer gets them, a 413 included), CORS (so that a browser may read a 413 too), then the size cap."""
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         # Bearer tokens travel in a header, never in cookies, so no origin is ever given credentials.
         app.add_middleware(
@@ -62,7 +63,6 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
             expose_headers=["Retry-After"],
             allow_credentials=False,
         )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(SecurityHeaders)
     # The client address (for throttling and logs) comes from X-Forwarded-For only via these proxies.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

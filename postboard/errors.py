@@ -15,6 +15,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from postboard.headers import security_headers
+
 logger = logging.getLogger(__name__)
 
 
@@ -254,7 +256,11 @@ async def _rate_limiter_unavailable_handler(request: Request, error: Exception) 
 
 async def _unexpected_error_handler(request: Request, error: Exception) -> JSONResponse:
     logger.exception("unhandled error during %s %s", request.method, request.url.path, exc_info=error)
-    return JSONResponse({"detail": INTERNAL_ERROR}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    # Starlette answers this one outside every middleware, so the security headers are added here.
+    headers = security_headers(request.url.path, authenticated="authorization" in request.headers)
+    return JSONResponse(
+        {"detail": INTERNAL_ERROR}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, headers=headers
+    )
 
 
 def install_error_handlers(app: FastAPI, check_authentication: AuthenticationCheck) -> None:

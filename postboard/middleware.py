@@ -6,15 +6,11 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from postboard.errors import body_too_large
-
-# Pages that load Swagger UI or ReDoc from a CDN; every other response is data, which needs no sources.
-_DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
-_API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+from postboard.headers import security_headers
 
 
 class SecurityHeaders:
-    """nosniff, no referrer, no framing; and `Cache-Control: no-store` on answers to authenticated
-    requests, which may hold private data (unless the route chose its own caching)."""
+    """Adds the security headers to every answer, leaving any a route set itself (its own caching)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -23,19 +19,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        authenticated = "authorization" in Headers(scope=scope)
-        is_docs = scope["path"] in _DOCS_PATHS
+        extra_headers = security_headers(scope["path"], authenticated="authorization" in Headers(scope=scope))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("X-Frame-Options", "DENY")
-                if not is_docs:
-                    headers.setdefault("Content-Security-Policy", _API_CONTENT_SECURITY_POLICY)
-                if authenticated:
-                    headers.setdefault("Cache-Control", "no-store")
+                for name, value in extra_headers.items():
+                    headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
