@@ -152,6 +152,8 @@ def _may_echo_input(error: dict[str, Any]) -> bool:
     cannot carry (Infinity)."""
     location = tuple(str(part) for part in error.get("loc", ()))
     value = error.get("input")
+    if error.get("type") == "extra_forbidden":
+        return False  # a misnamed field ("refreshToken", "passwd") may hold a secret all the same
     if _SECRET_FIELDS.intersection(location) or location == ("body",):
         return False  # a whole body refused as such (form-encoded, plain text) may hold a password
     if isinstance(value, dict) and _SECRET_FIELDS.intersection(value):

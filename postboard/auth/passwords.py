@@ -43,7 +43,7 @@ def _verify_and_update(password: str, password_hash: str) -> Verdict:
         secret = password.encode()[:_BCRYPT_MAX_BYTES]
     try:
         matches, new_hash = _password_hash.verify_and_update(secret, password_hash)
-    except UnknownHashError:
+    except (UnknownHashError, ValueError):  # ValueError: a bcrypt-shaped hash that bcrypt cannot read
         logger.warning("a stored password hash is in no known format; that account cannot log in")
         return Verdict(matches=False)
     if matches and new_hash is not None and secret is not password:
@@ -73,9 +73,10 @@ class PasswordHasher:
         async with self._limiter:
             if admission is not None:
                 await admission.admit()
-            verdict = await anyio.to_thread.run_sync(
-                _verify_and_update, password, password_hash or _DUMMY_HASH
-            )
+            # `is None`, not `or`: an empty stored hash must not fall back to the dummy, whose password is
+            # in this file.
+            stored_hash = _DUMMY_HASH if password_hash is None else password_hash
+            verdict = await anyio.to_thread.run_sync(_verify_and_update, password, stored_hash)
             matches = verdict.matches and password_hash is not None
             if admission is not None:
                 await admission.settle(matches)

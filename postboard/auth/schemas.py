@@ -24,4 +24,5 @@ class UserLogin(BaseModel):
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: StorableStr = Field(min_length=1, max_length=256)
+    # No length limit here: anything that is not one of our tokens, an access token included, is a 401.
+    refresh_token: StorableStr = Field(min_length=1)

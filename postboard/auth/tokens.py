@@ -17,6 +17,8 @@ CLOCK_LEEWAY = timedelta(seconds=10)
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "user_id", "jti", "sid", "type"]
 # 256 bits of randomness in each refresh token's secret part.
 REFRESH_SECRET_BYTES = 32
+# Ours are 76 characters (a 32-character session id, a dot, 43 of base64url); longer is not ours.
+REFRESH_TOKEN_MAX_LENGTH = 128
 
 
 class InvalidToken(Exception):
@@ -106,6 +108,8 @@ def compose_refresh_token(session_id: str, secret: str) -> str:
 
 
 def parse_refresh_token(token: str) -> tuple[str, str] | None:
+    if len(token) > REFRESH_TOKEN_MAX_LENGTH:
+        return None
     session_id, _, secret = token.partition(".")
     if not session_id or not secret:
         return None
