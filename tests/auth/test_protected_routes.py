@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -76,14 +77,20 @@ def b64url_json(value: Any) -> str:
     return b64url(json.dumps(value, separators=(",", ":")).encode())
 
 
-def valid_claims(account_id: int, **overrides: Any) -> dict[str, Any]:
-    """Valid claims for `account_id`; an override of `...` removes the claim."""
+def valid_claims(account: Account, as_user: int | None = None, **overrides: Any) -> dict[str, Any]:
+    """Valid claims of the account's live login session, naming `as_user` (the account by default);
+    an override of `...` removes the claim."""
+    user_id = account.id if as_user is None else as_user
     issued_at = int(time.time())
+    session_id = jwt.decode(account.token, options={"verify_signature": False})["sid"]
     claims: dict[str, Any] = {
-        "sub": str(account_id),
-        "user_id": account_id,
+        "sub": str(user_id),
+        "user_id": user_id,
         "iat": issued_at,
         "exp": issued_at + 1800,
+        "jti": uuid.uuid4().hex,
+        "sid": session_id,
+        "type": "access",
     }
     claims.update(overrides)
     return {name: value for name, value in claims.items() if value is not ...}
@@ -118,20 +125,20 @@ BAD_TOKENS: dict[str, Callable[[Account], str]] = {
     "tampered-payload": tampered_payload,
     "tampered-signature": tampered_signature,
     "expired": lambda account: signed(
-        valid_claims(account.id, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+        valid_claims(account, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
     ),
     "alg-none": lambda account: (
-        f"{b64url_json({'alg': 'none', 'typ': 'JWT'})}.{b64url_json(valid_claims(account.id))}."
+        f"{b64url_json({'alg': 'none', 'typ': 'JWT'})}.{b64url_json(valid_claims(account))}."
     ),
-    "wrong-key": lambda account: jwt.encode(valid_claims(account.id), OTHER_KEY, algorithm="HS256"),
-    "hs512": lambda account: signed(valid_claims(account.id), alg="HS512", hash_name="sha512"),
-    "rs256-header": lambda account: signed(valid_claims(account.id), alg="RS256"),
-    "missing-user-id": lambda account: signed(valid_claims(account.id, user_id=...)),
-    "missing-exp": lambda account: signed(valid_claims(account.id, exp=...)),
-    "string-user-id": lambda account: signed(valid_claims(account.id, user_id=str(account.id))),
-    "unknown-user": lambda account: signed(valid_claims(account.id + 10_000)),
-    "huge-user-id": lambda account: signed(valid_claims(10**30)),
-    "negative-user-id": lambda account: signed(valid_claims(-1)),
+    "wrong-key": lambda account: jwt.encode(valid_claims(account), OTHER_KEY, algorithm="HS256"),
+    "hs512": lambda account: signed(valid_claims(account), alg="HS512", hash_name="sha512"),
+    "rs256-header": lambda account: signed(valid_claims(account), alg="RS256"),
+    "missing-user-id": lambda account: signed(valid_claims(account, user_id=...)),
+    "missing-exp": lambda account: signed(valid_claims(account, exp=...)),
+    "string-user-id": lambda account: signed(valid_claims(account, user_id=str(account.id))),
+    "unknown-user": lambda account: signed(valid_claims(account, account.id + 10_000)),
+    "huge-user-id": lambda account: signed(valid_claims(account, 10**30)),
+    "negative-user-id": lambda account: signed(valid_claims(account, -1)),
 }
 
 
@@ -212,6 +219,18 @@ async def test_bearer_scheme_without_a_token_answers_401(
         assert response.json() in (NOT_AUTHENTICATED, INVALID_TOKEN), str(route)
         assert response.headers.get("WWW-Authenticate") == "Bearer", str(route)
     await assert_post_untouched(client, alice, alice_post)
+
+
+async def test_a_token_built_like_the_bad_ones_but_without_a_defect_is_accepted(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    # The control: each bad token above is refused for its defect, not for how the test builds it.
+    response = await client.get(
+        "/users/me", headers={"Authorization": f"Bearer {signed(valid_claims(alice))}"}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == alice.id
 
 
 @pytest.mark.parametrize("kind", list(BAD_TOKENS))

@@ -1,28 +1,53 @@
-"""Unit tests of the access tokens (no database): what verify_access_token accepts and what it refuses."""
+"""Unit tests of the tokens (no database): what verify_access_token accepts and what it refuses, and the
+refresh-token helpers."""
 
 import base64
 import hashlib
 import hmac
 import json
+import re
+import string
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import pytest
 
+from postboard.auth.models import SESSION_ID_LENGTH
 from postboard.auth.tokens import (
     CLOCK_LEEWAY,
+    REFRESH_SECRET_BYTES,
+    AccessClaims,
     InvalidToken,
     TokenConfig,
+    compose_refresh_token,
     create_access_token,
+    hash_refresh_secret,
+    new_refresh_secret,
+    new_session_id,
+    parse_refresh_token,
+    refresh_secret_matches,
     verify_access_token,
 )
 from tests.conftest import TEST_SECRET_KEY
 
-CONFIG = TokenConfig(TEST_SECRET_KEY, timedelta(minutes=30))
+CONFIG = TokenConfig(
+    TEST_SECRET_KEY,
+    access_lifetime=timedelta(minutes=30),
+    refresh_lifetime=timedelta(days=14),
+    session_lifetime=timedelta(days=90),
+)
+ISSUER = "https://postboard.test"
+AUDIENCE = "postboard-api"
+# The same key, with iss and aud configured: then both are put in tokens, required and checked.
+SCOPED_CONFIG = replace(CONFIG, issuer=ISSUER, audience=AUDIENCE)
 OTHER_KEY = "another-secret-key-that-is-also-long-enough"
 USER_ID = 42
+SESSION_ID = "0123456789abcdef0123456789abcdef"
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "user_id", "jti", "sid", "type"]
+BASE64URL = frozenset(string.ascii_letters + string.digits + "-_")
 _HASHES: dict[str, Callable[[], Any]] = {
     "HS256": hashlib.sha256,
     "HS384": hashlib.sha384,
@@ -42,17 +67,28 @@ def now() -> int:
     return int(datetime.now(UTC).timestamp())
 
 
+def leeway_seconds() -> int:
+    return int(CLOCK_LEEWAY.total_seconds())
+
+
 def claims(**overrides: Any) -> dict[str, Any]:
-    """Valid claims for USER_ID; an override of `...` removes the claim."""
+    """Valid claims for USER_ID in SESSION_ID; an override of `...` removes the claim."""
     issued_at = now()
     values: dict[str, Any] = {
         "sub": str(USER_ID),
         "user_id": USER_ID,
         "iat": issued_at,
         "exp": issued_at + 1800,
+        "jti": "5f0c6a3e9b0d4c1e8a7f2b3c4d5e6f70",
+        "sid": SESSION_ID,
+        "type": "access",
     }
     values.update(overrides)
     return {name: value for name, value in values.items() if value is not ...}
+
+
+def scoped_claims(**overrides: Any) -> dict[str, Any]:
+    return claims(**{"iss": ISSUER, "aud": AUDIENCE, **overrides})
 
 
 def hand_signed(
@@ -69,9 +105,14 @@ def hand_signed(
     return f"{header_part}.{payload_part}.{b64url(signature)}"
 
 
-def assert_refused(token: str) -> None:
+def decoded(token: str) -> dict[str, Any]:
+    payload: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return payload
+
+
+def assert_refused(token: str, config: TokenConfig = CONFIG) -> None:
     with pytest.raises(InvalidToken):
-        verify_access_token(token, CONFIG)
+        verify_access_token(token, config)
 
 
 # --- accepted -------------------------------------------------------------------------------------------
@@ -79,63 +120,95 @@ def assert_refused(token: str) -> None:
 
 @pytest.mark.parametrize("user_id", [1, 42, 2**31 - 1])
 def test_round_trip(user_id: int) -> None:
-    token = create_access_token(user_id, CONFIG)
+    token = create_access_token(user_id, SESSION_ID, CONFIG)
 
-    assert verify_access_token(token, CONFIG).id == user_id
+    assert verify_access_token(token, CONFIG) == AccessClaims(user_id=user_id, session_id=SESSION_ID)
 
 
 def test_created_token_carries_the_contract_claims() -> None:
     before = now()
-    token = create_access_token(USER_ID, CONFIG)
+    token = create_access_token(USER_ID, SESSION_ID, CONFIG)
 
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
-    decoded = jwt.decode(token, TEST_SECRET_KEY, algorithms=["HS256"])
-    assert type(decoded["user_id"]) is int
-    assert decoded["user_id"] == USER_ID
-    assert before - 1 <= decoded["iat"] <= now() + 1
-    assert decoded["exp"] - decoded["iat"] == 30 * 60
+    payload = jwt.decode(token, TEST_SECRET_KEY, algorithms=["HS256"])
+    assert set(payload) == {"sub", "user_id", "iat", "exp", "jti", "sid", "type"}
+    assert type(payload["user_id"]) is int
+    assert payload["user_id"] == USER_ID
+    assert payload["sub"] == str(USER_ID)
+    assert before - 1 <= payload["iat"] <= now() + 1
+    assert payload["exp"] - payload["iat"] == 30 * 60
+
+
+def test_created_token_names_its_session_and_type() -> None:
+    payload = decoded(create_access_token(USER_ID, SESSION_ID, CONFIG))
+
+    assert payload["sid"] == SESSION_ID
+    assert payload["type"] == "access"
+
+
+def test_jti_is_unique_per_token() -> None:
+    # Same user, same session, same second: only the jti tells the tokens apart.
+    tokens = [create_access_token(USER_ID, SESSION_ID, CONFIG) for _ in range(50)]
+    jtis = [decoded(token)["jti"] for token in tokens]
+
+    assert all(isinstance(jti, str) and len(jti) >= 16 for jti in jtis)
+    assert len(set(jtis)) == len(jtis)
+    assert len(set(tokens)) == len(tokens)
 
 
 def test_lifetime_follows_the_config() -> None:
-    token = create_access_token(USER_ID, TokenConfig(TEST_SECRET_KEY, timedelta(minutes=5)))
+    token = create_access_token(USER_ID, SESSION_ID, replace(CONFIG, access_lifetime=timedelta(minutes=5)))
 
-    decoded = jwt.decode(token, TEST_SECRET_KEY, algorithms=["HS256"])
-    assert decoded["exp"] - decoded["iat"] == 5 * 60
+    payload = jwt.decode(token, TEST_SECRET_KEY, algorithms=["HS256"])
+    assert payload["exp"] - payload["iat"] == 5 * 60
 
 
 def test_hand_built_valid_token_is_accepted() -> None:
     # The control for the refusals below: the builder makes tokens the verifier accepts.
-    assert verify_access_token(hand_signed(claims()), CONFIG).id == USER_ID
+    assert verify_access_token(hand_signed(claims()), CONFIG) == AccessClaims(USER_ID, SESSION_ID)
 
 
 def test_expiry_within_the_clock_leeway_is_tolerated() -> None:
-    slack = int(CLOCK_LEEWAY.total_seconds()) // 2
-    token = hand_signed(claims(iat=now() - 3600, exp=now() - slack))
+    token = hand_signed(claims(iat=now() - 3600, exp=now() - leeway_seconds() // 2))
 
-    assert verify_access_token(token, CONFIG).id == USER_ID
+    assert verify_access_token(token, CONFIG).user_id == USER_ID
 
 
 def test_extra_claims_are_ignored() -> None:
-    assert verify_access_token(hand_signed(claims(scope="anything", name="x")), CONFIG).id == USER_ID
+    token = hand_signed(claims(scope="anything", name="x"))
+
+    assert verify_access_token(token, CONFIG).user_id == USER_ID
 
 
 # --- refused: time --------------------------------------------------------------------------------------
 
 
+def test_clock_leeway_is_at_most_30_seconds() -> None:
+    assert timedelta(0) <= CLOCK_LEEWAY <= timedelta(seconds=30)
+
+
 def test_expired_token_is_refused() -> None:
-    beyond = int(CLOCK_LEEWAY.total_seconds()) + 30
+    beyond = leeway_seconds() + 30
     assert_refused(hand_signed(claims(iat=now() - 3600, exp=now() - beyond)))
 
 
-def test_token_created_with_a_past_expiry_is_refused() -> None:
-    expired_config = TokenConfig(TEST_SECRET_KEY, -CLOCK_LEEWAY - timedelta(minutes=1))
+def test_token_expired_31_seconds_ago_is_refused_whatever_the_leeway() -> None:
+    assert_refused(hand_signed(claims(iat=now() - 3600, exp=now() - 31)))
 
-    assert_refused(create_access_token(USER_ID, expired_config))
+
+def test_token_created_with_a_past_expiry_is_refused() -> None:
+    expired_config = replace(CONFIG, access_lifetime=-CLOCK_LEEWAY - timedelta(minutes=1))
+
+    assert_refused(create_access_token(USER_ID, SESSION_ID, expired_config))
 
 
 def test_iat_in_the_future_beyond_the_leeway_is_refused() -> None:
-    ahead = int(CLOCK_LEEWAY.total_seconds()) + 60
+    ahead = leeway_seconds() + 60
     assert_refused(hand_signed(claims(iat=now() + ahead, exp=now() + ahead + 1800)))
+
+
+def test_nbf_in_the_future_is_refused() -> None:
+    assert_refused(hand_signed(claims(nbf=now() + leeway_seconds() + 60)))
 
 
 @pytest.mark.parametrize(
@@ -156,14 +229,14 @@ def test_time_claims_of_the_wrong_type_are_refused(overrides: dict[str, Any]) ->
 
 
 def test_tampered_payload_is_refused() -> None:
-    header, _payload, signature = create_access_token(USER_ID, CONFIG).split(".")
+    header, _payload, signature = create_access_token(USER_ID, SESSION_ID, CONFIG).split(".")
     forged = b64url_json(claims(sub="1", user_id=1))
 
     assert_refused(f"{header}.{forged}.{signature}")
 
 
 def test_tampered_header_is_refused() -> None:
-    _header, payload, signature = create_access_token(USER_ID, CONFIG).split(".")
+    _header, payload, signature = create_access_token(USER_ID, SESSION_ID, CONFIG).split(".")
     forged = b64url_json({"alg": "HS256", "typ": "JWT", "kid": "x"})
 
     assert_refused(f"{forged}.{payload}.{signature}")
@@ -171,7 +244,7 @@ def test_tampered_header_is_refused() -> None:
 
 @pytest.mark.parametrize("position", [0, 10, 20])
 def test_tampered_signature_is_refused(position: int) -> None:
-    header, payload, signature = create_access_token(USER_ID, CONFIG).split(".")
+    header, payload, signature = create_access_token(USER_ID, SESSION_ID, CONFIG).split(".")
     # Not the last character: its low bits are padding, so changing it may not change the signature.
     replacement = "A" if signature[position] != "A" else "B"
     tampered = signature[:position] + replacement + signature[position + 1 :]
@@ -180,14 +253,14 @@ def test_tampered_signature_is_refused(position: int) -> None:
 
 
 def test_missing_signature_is_refused() -> None:
-    header, payload, _signature = create_access_token(USER_ID, CONFIG).split(".")
+    header, payload, _signature = create_access_token(USER_ID, SESSION_ID, CONFIG).split(".")
 
     assert_refused(f"{header}.{payload}.")
 
 
 def test_token_signed_with_another_key_is_refused() -> None:
     assert_refused(jwt.encode(claims(), OTHER_KEY, algorithm="HS256"))
-    assert_refused(create_access_token(USER_ID, TokenConfig(OTHER_KEY, timedelta(minutes=30))))
+    assert_refused(create_access_token(USER_ID, SESSION_ID, replace(CONFIG, secret_key=OTHER_KEY)))
 
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
@@ -204,8 +277,8 @@ def test_other_hmac_algorithms_are_refused_even_with_the_right_key(alg: str) -> 
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256", "PS256", "EdDSA"])
 def test_asymmetric_algorithms_are_refused(alg: str) -> None:
-    # `cryptography` is not installed, so the header is crafted by hand; the signature is an HMAC of the
-    # signing input with the secret key, as in an algorithm-confusion attack.
+    # The signature is an HMAC of the signing input with the secret key, as in an algorithm-confusion
+    # attack; tests/auth/test_attacks.py also sends a genuinely RSA-signed token.
     assert_refused(hand_signed(claims(), header={"alg": alg, "typ": "JWT"}))
 
 
@@ -216,9 +289,19 @@ def test_header_without_alg_is_refused() -> None:
 # --- refused: claims ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("missing", ["exp", "iat", "sub", "user_id"])
+@pytest.mark.parametrize("missing", REQUIRED_CLAIMS)
 def test_missing_claim_is_refused(missing: str) -> None:
     assert_refused(hand_signed(claims(**{missing: ...})))
+
+
+@pytest.mark.parametrize("token_type", ["refresh", "Access", "ACCESS", "access ", "", None, 1, ["access"]])
+def test_type_other_than_access_is_refused(token_type: Any) -> None:
+    assert_refused(hand_signed(claims(type=token_type)))
+
+
+@pytest.mark.parametrize("sid", [None, 1, [SESSION_ID], {"id": SESSION_ID}])
+def test_sid_that_is_not_a_string_is_refused(sid: Any) -> None:
+    assert_refused(hand_signed(claims(sid=sid)))
 
 
 @pytest.mark.parametrize(
@@ -254,6 +337,69 @@ def test_payload_that_is_not_an_object_is_refused(payload: Any) -> None:
     assert_refused(hand_signed(payload))
 
 
+# --- issuer and audience --------------------------------------------------------------------------------
+
+
+def test_configured_issuer_and_audience_are_put_in_the_token() -> None:
+    token = create_access_token(USER_ID, SESSION_ID, SCOPED_CONFIG)
+
+    payload = decoded(token)
+    assert payload["iss"] == ISSUER
+    assert payload["aud"] == AUDIENCE
+    assert verify_access_token(token, SCOPED_CONFIG) == AccessClaims(USER_ID, SESSION_ID)
+
+
+def test_without_configured_issuer_and_audience_the_token_has_neither() -> None:
+    payload = decoded(create_access_token(USER_ID, SESSION_ID, CONFIG))
+
+    assert "iss" not in payload
+    assert "aud" not in payload
+
+
+def test_hand_built_scoped_token_is_accepted() -> None:
+    # The control for the refusals below.
+    assert verify_access_token(hand_signed(scoped_claims()), SCOPED_CONFIG).user_id == USER_ID
+
+
+@pytest.mark.parametrize("issuer", ["https://evil.example", "https://postboard.test/", "", None, [ISSUER]])
+def test_wrong_issuer_is_refused(issuer: Any) -> None:
+    assert_refused(hand_signed(scoped_claims(iss=issuer)), SCOPED_CONFIG)
+
+
+@pytest.mark.parametrize("audience", ["another-api", "postboard", "", None, ["another-api"]])
+def test_wrong_audience_is_refused(audience: Any) -> None:
+    assert_refused(hand_signed(scoped_claims(aud=audience)), SCOPED_CONFIG)
+
+
+@pytest.mark.parametrize("missing", ["iss", "aud"])
+def test_missing_issuer_or_audience_is_refused_when_configured(missing: str) -> None:
+    assert_refused(hand_signed(scoped_claims(**{missing: ...})), SCOPED_CONFIG)
+
+
+def test_token_made_without_issuer_and_audience_is_refused_when_they_are_configured() -> None:
+    assert_refused(create_access_token(USER_ID, SESSION_ID, CONFIG), SCOPED_CONFIG)
+
+
+def test_issuer_alone_is_required_when_only_the_issuer_is_configured() -> None:
+    config = replace(CONFIG, issuer=ISSUER)
+
+    assert verify_access_token(hand_signed(claims(iss=ISSUER)), config).user_id == USER_ID
+    assert_refused(hand_signed(claims()), config)
+
+
+def test_audience_alone_is_required_when_only_the_audience_is_configured() -> None:
+    config = replace(CONFIG, audience=AUDIENCE)
+
+    assert verify_access_token(hand_signed(claims(aud=AUDIENCE)), config).user_id == USER_ID
+    assert_refused(hand_signed(claims()), config)
+
+
+def test_token_with_an_audience_is_refused_when_none_is_configured() -> None:
+    # A token minted for some other service must not open this one.
+    assert_refused(hand_signed(claims(aud=AUDIENCE)))
+    assert_refused(create_access_token(USER_ID, SESSION_ID, SCOPED_CONFIG))
+
+
 # --- refused: not a JWT at all --------------------------------------------------------------------------
 
 
@@ -286,8 +432,84 @@ def test_garbage_is_refused(token: str) -> None:
 
 
 def test_valid_token_with_surrounding_garbage_is_refused() -> None:
-    token = create_access_token(USER_ID, CONFIG)
+    token = create_access_token(USER_ID, SESSION_ID, CONFIG)
 
     assert_refused(token + "x")
     assert_refused(token + ".extra")
     assert_refused("x" + token)
+
+
+def test_refresh_token_is_refused_as_an_access_token() -> None:
+    assert_refused(compose_refresh_token(SESSION_ID, new_refresh_secret()))
+
+
+# --- refresh-token helpers ------------------------------------------------------------------------------
+
+
+def test_refresh_token_round_trips_through_compose_and_parse() -> None:
+    secret = new_refresh_secret()
+
+    token = compose_refresh_token(SESSION_ID, secret)
+
+    assert token.startswith(SESSION_ID)
+    assert secret in token
+    assert parse_refresh_token(token) == (SESSION_ID, secret)
+
+
+@pytest.mark.parametrize("token", ["", ".", "no-dot-at-all", f"{SESSION_ID}.", ".a-secret", ".."])
+def test_malformed_refresh_token_parses_to_none(token: str) -> None:
+    assert parse_refresh_token(token) is None
+
+
+def test_access_token_does_not_parse_as_a_refresh_token() -> None:
+    assert parse_refresh_token(create_access_token(USER_ID, SESSION_ID, CONFIG)) is None
+
+
+def test_refresh_secret_has_at_least_256_bits_of_entropy() -> None:
+    refresh_secrets = [new_refresh_secret() for _ in range(50)]
+
+    assert REFRESH_SECRET_BYTES * 8 >= 256
+    for secret in refresh_secrets:
+        # 256 bits take 43 base64url characters; fewer characters cannot carry them.
+        assert len(secret) >= 43
+        assert set(secret) <= BASE64URL
+        padded = secret + "=" * (-len(secret) % 4)
+        assert len(base64.urlsafe_b64decode(padded)) * 8 >= 256
+    assert len(set(refresh_secrets)) == len(refresh_secrets)
+
+
+def test_refresh_secret_has_no_dot_so_the_session_id_splits_off_cleanly() -> None:
+    for _ in range(50):
+        secret = new_refresh_secret()
+        assert parse_refresh_token(compose_refresh_token(SESSION_ID, secret)) == (SESSION_ID, secret)
+
+
+def test_hash_refresh_secret_is_the_sha256_hex_digest_not_the_secret() -> None:
+    secret = new_refresh_secret()
+
+    stored = hash_refresh_secret(secret)
+
+    assert stored == hashlib.sha256(secret.encode()).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{64}", stored)
+    assert secret not in stored
+    assert stored != hash_refresh_secret(new_refresh_secret())
+
+
+def test_refresh_secret_matches_only_its_own_hash() -> None:
+    secret, other = new_refresh_secret(), new_refresh_secret()
+    stored = hash_refresh_secret(secret)
+
+    assert refresh_secret_matches(secret, stored)
+    assert not refresh_secret_matches(other, stored)
+    assert not refresh_secret_matches(stored, stored)  # the hash, if leaked, is no secret
+    assert not refresh_secret_matches(secret, secret)  # a plaintext stored by mistake does not match
+    assert not refresh_secret_matches(secret[:-1], stored)
+    assert not refresh_secret_matches("", stored)
+
+
+def test_session_ids_are_unique_and_fit_the_column() -> None:
+    ids = [new_session_id() for _ in range(50)]
+
+    assert all(re.fullmatch(r"[0-9a-f]+", session_id) for session_id in ids)
+    assert all(len(session_id) <= SESSION_ID_LENGTH for session_id in ids)
+    assert len(set(ids)) == len(ids)
