@@ -127,6 +127,9 @@ def already_voted(user_id: int, post_id: int) -> str:
     return f"user {user_id} has already voted on post {post_id}"
 
 
+_RETRY_AFTER = {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}
+
+
 def responses(*errors: type[DomainError], body: bool = False) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI `responses=` entry for the domain errors a route can raise; `body` adds the 400 that
     FastAPI itself answers to a body it cannot decode (not UTF-8, nested too deeply) and the 413 for a
@@ -134,6 +137,8 @@ def responses(*errors: type[DomainError], body: bool = False) -> dict[int | str,
     documented: dict[int | str, dict[str, Any]] = {}
     for error in errors:
         documented[error.status_code] = {"model": ErrorDetail, "description": error.description}
+        if error in (TooManyRequests, Unavailable):
+            documented[error.status_code]["headers"] = {"Retry-After": _RETRY_AFTER}
     if body:
         documented[status.HTTP_400_BAD_REQUEST] = {"model": ErrorDetail, "description": "Undecodable body"}
         documented[status.HTTP_413_CONTENT_TOO_LARGE] = {
