@@ -243,22 +243,16 @@ def _is_routed(request: Request, method: str) -> bool:
     return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
 
 
-async def _database_unavailable_handler(request: Request, error: Exception) -> JSONResponse:
-    logger.error("database unavailable during %s %s: %s", request.method, request.url.path, error)
-    return JSONResponse(
-        {"detail": DATABASE_UNAVAILABLE},
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": "5"},
-    )
+def _unavailable_handler(what: str, detail: str) -> ExceptionHandler:
+    """A 503 for a backing service that cannot be reached: the request can be retried once it is back."""
 
+    async def handler(request: Request, error: Exception) -> JSONResponse:
+        logger.error("%s unavailable during %s %s: %s", what, request.method, request.url.path, error)
+        return JSONResponse(
+            {"detail": detail}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"}
+        )
 
-async def _rate_limiter_unavailable_handler(request: Request, error: Exception) -> JSONResponse:
-    logger.error("rate limiter storage unavailable during %s %s: %s", request.method, request.url.path, error)
-    return JSONResponse(
-        {"detail": RATE_LIMITER_UNAVAILABLE},
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": "5"},
-    )
+    return handler
 
 
 async def _unexpected_error_handler(request: Request, error: Exception) -> JSONResponse:
@@ -276,9 +270,10 @@ def install_error_handlers(app: FastAPI, check_authentication: AuthenticationChe
     app.add_exception_handler(status.HTTP_400_BAD_REQUEST, undecodable_body)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, _method_not_allowed_handler)
-    # Lost connections and refused connects: the request can be retried once the database is back.
+    # Lost connections and refused connects to the database.
+    database_unavailable = _unavailable_handler("database", DATABASE_UNAVAILABLE)
     for error_type in (OperationalError, InterfaceError, ConnectionError):
-        app.add_exception_handler(error_type, _database_unavailable_handler)
+        app.add_exception_handler(error_type, database_unavailable)
     # Throttling fails closed: without its counters, logins and registrations wait rather than go unchecked.
-    app.add_exception_handler(StorageError, _rate_limiter_unavailable_handler)
+    app.add_exception_handler(StorageError, _unavailable_handler("rate limiter", RATE_LIMITER_UNAVAILABLE))
     app.add_exception_handler(Exception, _unexpected_error_handler)
