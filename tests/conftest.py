@@ -167,6 +167,40 @@ class Account:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+@dataclass(frozen=True)
+class TokenPair:
+    """What POST /login and POST /token/refresh hand out."""
+
+    access: str
+    refresh: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+    @property
+    def session_id(self) -> str:
+        """The refresh token is "<session id>.<secret>"."""
+        return self.refresh.partition(".")[0]
+
+    @property
+    def secret(self) -> str:
+        return self.refresh.partition(".")[2]
+
+
+async def log_in(client: httpx.AsyncClient, email: str, password: str) -> TokenPair:
+    """A new login session of its own."""
+    response = await client.post("/login", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return TokenPair(response.json()["access_token"], response.json()["refresh_token"])
+
+
+async def refresh_pair(client: httpx.AsyncClient, refresh_token: str) -> TokenPair:
+    response = await client.post("/token/refresh", json={"refresh_token": refresh_token})
+    assert response.status_code == 200, response.text
+    return TokenPair(response.json()["access_token"], response.json()["refresh_token"])
+
+
 MakeAccount = Callable[..., Awaitable[Account]]
 
 

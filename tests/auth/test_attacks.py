@@ -11,7 +11,6 @@ import hmac
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from postboard.auth.tokens import CLOCK_LEEWAY
-from tests.conftest import TEST_SECRET_KEY, Account, MakeAccount
+from tests.conftest import TEST_SECRET_KEY, Account, MakeAccount, log_in, refresh_pair
 
 INVALID_TOKEN = {"detail": "Could not validate credentials"}
 INVALID_REFRESH_TOKEN = {"detail": "Invalid or expired refresh token"}
@@ -106,31 +105,8 @@ def rs256_signed(claims: dict[str, Any], key: rsa.RSAPrivateKey) -> str:
 # --- calling the API ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TokenPair:
-    access: str
-    refresh: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access}"}
-
-
-async def log_in(client: httpx.AsyncClient, email: str, password: str) -> TokenPair:
-    """A new login session of its own."""
-    response = await client.post("/login", data={"username": email, "password": password})
-    assert response.status_code == 200, response.text
-    return TokenPair(response.json()["access_token"], response.json()["refresh_token"])
-
-
 async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
     return await client.post("/token/refresh", json={"refresh_token": refresh_token})
-
-
-async def refreshed(client: httpx.AsyncClient, refresh_token: str) -> TokenPair:
-    response = await refresh(client, refresh_token)
-    assert response.status_code == 200, response.text
-    return TokenPair(response.json()["access_token"], response.json()["refresh_token"])
 
 
 async def assert_accepted(client: httpx.AsyncClient, token: str, user_id: int) -> None:
@@ -382,7 +358,7 @@ async def test_refresh_token_reuse_revokes_the_whole_family(
     client: httpx.AsyncClient, alice: Account
 ) -> None:
     first = await log_in(client, alice.email, alice.password)
-    second = await refreshed(client, first.refresh)
+    second = await refresh_pair(client, first.refresh)
     await assert_accepted(client, second.access, alice.id)
 
     # The retired token comes back, from the thief or the rightful client: the session ends.

@@ -23,7 +23,7 @@ from postboard.app import create_app
 from postboard.auth.models import RefreshFamily
 from postboard.db import utc_now
 from postboard.users.models import User
-from tests.conftest import Account, MakeAccount, count_rows, make_settings
+from tests.conftest import Account, MakeAccount, TokenPair, count_rows, log_in, make_settings, refresh_pair
 
 NOT_AUTHENTICATED = {"detail": "Not authenticated"}
 INVALID_TOKEN = {"detail": "Could not validate credentials"}
@@ -38,26 +38,6 @@ AN_HOUR_AGO = timedelta(hours=-1)
 
 
 @dataclass(frozen=True)
-class Tokens:
-    """One login's (or refresh's) answer."""
-
-    access_token: str
-    refresh_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-    @property
-    def session_id(self) -> str:
-        return self.refresh_token.partition(".")[0]
-
-    @property
-    def secret(self) -> str:
-        return self.refresh_token.partition(".")[2]
-
-
-@dataclass(frozen=True)
 class StoredSession:
     refresh_token_hash: str
     created_at: datetime
@@ -69,18 +49,18 @@ def fresh_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
 
 
-def tokens_of(response: httpx.Response) -> Tokens:
+def tokens_of(response: httpx.Response) -> TokenPair:
     assert response.status_code == 200, response.text
     body = response.json()
-    return Tokens(body["access_token"], body["refresh_token"])
+    return TokenPair(body["access_token"], body["refresh_token"])
 
 
-async def log_in(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+async def post_login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
     return await client.post("/login", data={"username": email, "password": password})
 
 
-async def start_session(client: httpx.AsyncClient, account: Account) -> Tokens:
-    return tokens_of(await log_in(client, account.email, account.password))
+async def start_session(client: httpx.AsyncClient, account: Account) -> TokenPair:
+    return await log_in(client, account.email, account.password)
 
 
 async def register(client: httpx.AsyncClient, email: str, password: str) -> int:
@@ -94,7 +74,7 @@ async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Respon
     return await client.post("/token/refresh", json={"refresh_token": refresh_token})
 
 
-async def access_status(client: httpx.AsyncClient, tokens: Tokens) -> int:
+async def access_status(client: httpx.AsyncClient, tokens: TokenPair) -> int:
     """GET /users/me with the access token: 200, or 401 with the contract's answer."""
     response = await client.get("/users/me", headers=tokens.headers)
     assert response.status_code in (200, 401), response.text
@@ -103,9 +83,9 @@ async def access_status(client: httpx.AsyncClient, tokens: Tokens) -> int:
     return response.status_code
 
 
-async def assert_session_is_gone(client: httpx.AsyncClient, app: FastAPI, tokens: Tokens) -> None:
+async def assert_session_is_gone(client: httpx.AsyncClient, app: FastAPI, tokens: TokenPair) -> None:
     assert await access_status(client, tokens) == 401
-    replay = await refresh(client, tokens.refresh_token)
+    replay = await refresh(client, tokens.refresh)
     assert replay.status_code == 401, replay.text
     assert replay.json() == INVALID_REFRESH_TOKEN
     assert await count_rows(app, RefreshFamily, RefreshFamily.id == tokens.session_id) == 0
@@ -177,7 +157,7 @@ def assert_not_stored_by_caches(response: httpx.Response) -> None:
 async def test_login_answers_expires_in_a_refresh_token_and_no_store_headers(
     client: httpx.AsyncClient, app: FastAPI, alice: Account
 ) -> None:
-    response = await log_in(client, alice.email, alice.password)
+    response = await post_login(client, alice.email, alice.password)
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -195,7 +175,7 @@ async def test_expires_in_follows_access_token_expire_minutes(app: FastAPI, data
         email = fresh_email()
         await register(client, email, PASSWORD)
 
-        response = await log_in(client, email, PASSWORD)
+        response = await post_login(client, email, PASSWORD)
 
     assert response.status_code == 200, response.text
     assert response.json()["expires_in"] == 5 * 60
@@ -209,7 +189,7 @@ async def test_refresh_token_is_stored_only_as_the_sha256_of_its_secret(
     stored = await stored_session(app, tokens.session_id)
 
     assert stored.refresh_token_hash == hashlib.sha256(tokens.secret.encode()).hexdigest()
-    for part in (tokens.refresh_token, tokens.session_id, tokens.secret):
+    for part in (tokens.refresh, tokens.session_id, tokens.secret):
         assert stored.refresh_token_hash != part
     assert tokens.secret not in stored.refresh_token_hash
     # The defaults: the refresh token lasts 14 days, the session at most 90.
@@ -241,7 +221,7 @@ async def test_two_logins_are_independent_sessions(
     assert logout.status_code == 204, logout.text
     await assert_session_is_gone(client, app, phone)
     assert await access_status(client, laptop) == 200
-    renewed = tokens_of(await refresh(client, laptop.refresh_token))
+    renewed = await refresh_pair(client, laptop.refresh)
     assert await access_status(client, renewed) == 200
 
 
@@ -253,7 +233,7 @@ async def test_refresh_answers_a_new_working_pair_with_no_store_headers(
 ) -> None:
     tokens = await start_session(client, alice)
 
-    response = await refresh(client, tokens.refresh_token)
+    response = await refresh(client, tokens.refresh)
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -262,8 +242,8 @@ async def test_refresh_answers_a_new_working_pair_with_no_store_headers(
     assert body["expires_in"] == 30 * 60
     assert_not_stored_by_caches(response)
     renewed = tokens_of(response)
-    assert renewed.refresh_token != tokens.refresh_token
-    assert renewed.access_token != tokens.access_token
+    assert renewed.refresh != tokens.refresh
+    assert renewed.access != tokens.access
     # The same login session, rotated in place: no new row, and only the new secret's hash is kept.
     assert renewed.session_id == tokens.session_id
     assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == alice.id) == 2  # alice's + this
@@ -278,11 +258,11 @@ async def test_replayed_refresh_token_ends_the_whole_session(
     client: httpx.AsyncClient, app: FastAPI, alice: Account
 ) -> None:
     first = await start_session(client, alice)
-    second = tokens_of(await refresh(client, first.refresh_token))
-    newest = tokens_of(await refresh(client, second.refresh_token))
+    second = await refresh_pair(client, first.refresh)
+    newest = await refresh_pair(client, second.refresh)
     assert await access_status(client, newest) == 200
 
-    replay = await refresh(client, first.refresh_token)
+    replay = await refresh(client, first.refresh)
 
     assert replay.status_code == 401, replay.text
     assert replay.json() == INVALID_REFRESH_TOKEN
@@ -338,7 +318,7 @@ async def test_unknown_session_id_answers_401(
 async def test_refresh_token_is_not_a_bearer_token(client: httpx.AsyncClient, alice: Account) -> None:
     tokens = await start_session(client, alice)
 
-    response = await client.get("/users/me", headers={"Authorization": f"Bearer {tokens.refresh_token}"})
+    response = await client.get("/users/me", headers={"Authorization": f"Bearer {tokens.refresh}"})
 
     assert response.status_code == 401, response.text
     assert response.json() == INVALID_TOKEN
@@ -346,9 +326,9 @@ async def test_refresh_token_is_not_a_bearer_token(client: httpx.AsyncClient, al
 
 async def test_access_token_is_not_a_refresh_token(client: httpx.AsyncClient, alice: Account) -> None:
     tokens = await start_session(client, alice)
-    assert len(tokens.access_token) > 256
+    assert len(tokens.access) > 256
 
-    response = await refresh(client, tokens.access_token)
+    response = await refresh(client, tokens.access)
 
     assert response.status_code == 401, response.text
     assert response.json() == INVALID_REFRESH_TOKEN
@@ -363,13 +343,13 @@ async def test_extra_field_answers_422_without_echoing_the_refresh_token(
 ) -> None:
     tokens = await start_session(client, alice)
 
-    response = await client.post("/token/refresh", json={"refresh_token": tokens.refresh_token, **extra})
+    response = await client.post("/token/refresh", json={"refresh_token": tokens.refresh, **extra})
 
     assert response.status_code == 422, response.text
     assert tokens.secret not in response.text
     assert tokens.session_id not in response.text
     # Refused before anything was done with it: the token has not been spent.
-    assert (await refresh(client, tokens.refresh_token)).status_code == 200
+    assert (await refresh(client, tokens.refresh)).status_code == 200
 
 
 @pytest.mark.parametrize("field", ["refreshToken", "token"])
@@ -378,7 +358,7 @@ async def test_refresh_token_under_a_misnamed_field_is_not_echoed_in_422(
 ) -> None:
     tokens = await start_session(client, alice)
 
-    response = await client.post("/token/refresh", json={field: tokens.refresh_token})
+    response = await client.post("/token/refresh", json={field: tokens.refresh})
 
     assert response.status_code == 422, response.text
     assert tokens.secret not in response.text
@@ -391,9 +371,9 @@ async def test_invalid_refresh_token_value_is_refused_without_echo(
 ) -> None:
     tokens = await start_session(client, alice)
     value: object = {
-        "too long": tokens.refresh_token + "x" * 300,
-        "list": [tokens.refresh_token],
-        "object": {"token": tokens.refresh_token},
+        "too long": tokens.refresh + "x" * 300,
+        "list": [tokens.refresh],
+        "object": {"token": tokens.refresh},
     }[mangle]
 
     response = await client.post("/token/refresh", json={"refresh_token": value})
@@ -408,7 +388,7 @@ async def test_refresh_after_the_refresh_token_expired_answers_401(
     tokens = await start_session(client, alice)
     await set_session_times(app, tokens.session_id, refresh_token_expires_at=utc_now() + AN_HOUR_AGO)
 
-    response = await refresh(client, tokens.refresh_token)
+    response = await refresh(client, tokens.refresh)
 
     assert response.status_code == 401, response.text
     assert response.json() == INVALID_REFRESH_TOKEN
@@ -423,7 +403,7 @@ async def test_session_past_its_absolute_expiry_refuses_access_and_refresh(
     await set_session_times(app, tokens.session_id, expires_at=utc_now() + AN_HOUR_AGO)
 
     assert await access_status(client, tokens) == 401
-    response = await refresh(client, tokens.refresh_token)
+    response = await refresh(client, tokens.refresh)
     assert response.status_code == 401, response.text
     assert response.json() == INVALID_REFRESH_TOKEN
 
@@ -432,9 +412,9 @@ async def test_refresh_token_never_outlives_its_session(app: FastAPI, database_u
     async with app_with(database_url, session_max_days=1, refresh_token_expire_days=14) as (short, client):
         email = fresh_email()
         await register(client, email, PASSWORD)
-        tokens = tokens_of(await log_in(client, email, PASSWORD))
+        tokens = await log_in(client, email, PASSWORD)
         at_login = await stored_session(short, tokens.session_id)
-        renewed = tokens_of(await refresh(client, tokens.refresh_token))
+        renewed = await refresh_pair(client, tokens.refresh)
         at_refresh = await stored_session(short, renewed.session_id)
 
     assert at_login.expires_at - at_login.created_at == timedelta(days=1)
@@ -450,9 +430,7 @@ async def test_concurrent_refreshes_with_one_token_end_as_sequential_ones_would(
 ) -> None:
     tokens = await start_session(client, alice)
 
-    responses = await asyncio.gather(
-        refresh(client, tokens.refresh_token), refresh(client, tokens.refresh_token)
-    )
+    responses = await asyncio.gather(refresh(client, tokens.refresh), refresh(client, tokens.refresh))
 
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [200, 401], [response.text for response in responses]
@@ -510,12 +488,12 @@ async def test_course_bcrypt_hash_logs_in_and_is_replaced_by_argon2id(
     user_id = await insert_user(app, email, course_hash(PASSWORD))
     assert (await stored_password_hash(app, user_id)).startswith("$2b$12$")
 
-    response = await log_in(client, email, PASSWORD)
+    response = await post_login(client, email, PASSWORD)
 
     assert response.status_code == 200, response.text
     upgraded = await stored_password_hash(app, user_id)
     assert upgraded.startswith(CURRENT_ARGON2_PREFIX)
-    assert (await log_in(client, email, PASSWORD)).status_code == 200
+    assert (await post_login(client, email, PASSWORD)).status_code == 200
     # A current hash is left as it is.
     assert await stored_password_hash(app, user_id) == upgraded
 
@@ -527,7 +505,7 @@ async def test_wrong_password_against_a_bcrypt_hash_answers_403_and_keeps_the_ha
     original = course_hash(PASSWORD)
     user_id = await insert_user(app, email, original)
 
-    response = await log_in(client, email, PASSWORD + "!")
+    response = await post_login(client, email, PASSWORD + "!")
 
     assert response.status_code == 403, response.text
     assert response.json() == INVALID_CREDENTIALS
@@ -543,13 +521,13 @@ async def test_long_password_behind_a_72_byte_course_hash_is_then_stored_in_full
     email = fresh_email("long")
     user_id = await insert_user(app, email, course_hash(password))
 
-    response = await log_in(client, email, password)
+    response = await post_login(client, email, password)
 
     assert response.status_code == 200, response.text
     assert (await stored_password_hash(app, user_id)).startswith(CURRENT_ARGON2_PREFIX)
-    assert (await log_in(client, email, password)).status_code == 200
+    assert (await post_login(client, email, password)).status_code == 200
     # The new hash covers all 92 bytes: the part bcrypt read is no longer enough.
-    refused = await log_in(client, email, prefix)
+    refused = await post_login(client, email, prefix)
     assert refused.status_code == 403, refused.text
 
 
@@ -561,11 +539,11 @@ async def test_argon2_hash_with_weaker_parameters_is_upgraded(
     email = fresh_email("weak")
     user_id = await insert_user(app, email, weak)
 
-    response = await log_in(client, email, PASSWORD)
+    response = await post_login(client, email, PASSWORD)
 
     assert response.status_code == 200, response.text
     assert (await stored_password_hash(app, user_id)).startswith(CURRENT_ARGON2_PREFIX)
-    assert (await log_in(client, email, PASSWORD)).status_code == 200
+    assert (await post_login(client, email, PASSWORD)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -587,7 +565,7 @@ async def test_hash_in_no_known_format_answers_403_not_500(
     email = fresh_email("odd")
     user_id = await insert_user(app, email, stored)
 
-    response = await log_in(client, email, password)
+    response = await post_login(client, email, password)
 
     assert response.status_code == 403, response.text
     assert response.json() == INVALID_CREDENTIALS
@@ -610,26 +588,26 @@ async def run_scenario(client: httpx.AsyncClient) -> Scenario:
     email = fresh_email("logged")
     password, new_password, wrong_password = (f"{name}-{uuid.uuid4().hex}" for name in ("pw", "new", "wrong"))
     user_id = await register(client, email, password)
-    first = tokens_of(await log_in(client, email, password))
-    assert (await log_in(client, email, wrong_password)).status_code == 403
-    assert (await log_in(client, fresh_email("nobody"), wrong_password)).status_code == 403
-    second = tokens_of(await refresh(client, first.refresh_token))
-    assert (await refresh(client, first.refresh_token)).status_code == 401  # replay
-    third = tokens_of(await log_in(client, email, password))
+    first = await log_in(client, email, password)
+    assert (await post_login(client, email, wrong_password)).status_code == 403
+    assert (await post_login(client, fresh_email("nobody"), wrong_password)).status_code == 403
+    second = await refresh_pair(client, first.refresh)
+    assert (await refresh(client, first.refresh)).status_code == 401  # replay
+    third = await log_in(client, email, password)
     change = await client.put(
         "/users/me/password",
         json={"current_password": password, "new_password": new_password},
         headers=third.headers,
     )
     assert change.status_code == 204, change.text
-    fourth = tokens_of(await log_in(client, email, new_password))
+    fourth = await log_in(client, email, new_password)
     assert (await client.post("/logout", headers=fourth.headers)).status_code == 204
     issued = [first, second, third, fourth]
     return Scenario(
         user_id,
         [password, new_password, wrong_password]
-        + [tokens.access_token for tokens in issued]
-        + [tokens.refresh_token for tokens in issued]
+        + [tokens.access for tokens in issued]
+        + [tokens.refresh for tokens in issued]
         + [tokens.secret for tokens in issued],
     )
 

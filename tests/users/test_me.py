@@ -24,8 +24,10 @@ from tests.conftest import (
     Account,
     MakeAccount,
     MakePost,
+    TokenPair,
     count_rows,
     delete_all_rows,
+    log_in,
     make_settings,
 )
 
@@ -47,18 +49,6 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Tokens:
-    """What one login hands out."""
-
-    access: str
-    refresh: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return bearer(self.access)
-
-
-@dataclass(frozen=True)
 class StoredUser:
     """A user's row as the database holds it, read past the API."""
 
@@ -77,14 +67,8 @@ async def stored_user(app: FastAPI, user_id: int) -> StoredUser | None:
     return None if row is None else StoredUser(row.email, row.password_hash, row.created_at)
 
 
-async def log_in(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+async def post_login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
     return await client.post("/login", data={"username": email, "password": password})
-
-
-async def log_in_tokens(client: httpx.AsyncClient, email: str, password: str = DEFAULT_PASSWORD) -> Tokens:
-    response = await log_in(client, email, password)
-    assert response.status_code == 200, response.text
-    return Tokens(response.json()["access_token"], response.json()["refresh_token"])
 
 
 async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
@@ -137,7 +121,7 @@ async def test_me_answers_the_callers_user_out(client: httpx.AsyncClient, bob: A
     email = fresh_email()
     registered = await client.post("/users/", json={"email": email, "password": DEFAULT_PASSWORD})
     assert registered.status_code == 201, registered.text
-    tokens = await log_in_tokens(client, email)
+    tokens = await log_in(client, email, DEFAULT_PASSWORD)
 
     response = await get_me(client, tokens.headers)
 
@@ -213,8 +197,8 @@ async def test_new_email_logs_in_and_the_old_one_no_longer_does(
     changed = await patch_me(client, alice.headers, {"email": new_email, "current_password": alice.password})
     assert changed.status_code == 200, changed.text
 
-    new_login = await log_in(client, new_email, alice.password)
-    old_login = await log_in(client, alice.email, alice.password)
+    new_login = await post_login(client, new_email, alice.password)
+    old_login = await post_login(client, alice.email, alice.password)
 
     assert new_login.status_code == 200, new_login.text
     assert old_login.status_code == 403
@@ -224,7 +208,7 @@ async def test_new_email_logs_in_and_the_old_one_no_longer_does(
 
 
 async def test_tokens_keep_working_after_an_email_change(client: httpx.AsyncClient, alice: Account) -> None:
-    other_login = await log_in_tokens(client, alice.email, alice.password)
+    other_login = await log_in(client, alice.email, alice.password)
     new_email = fresh_email("alice")
 
     changed = await patch_me(client, alice.headers, {"email": new_email, "current_password": alice.password})
@@ -277,7 +261,7 @@ async def test_patch_me_with_a_wrong_current_password_answers_403_and_changes_no
     assert response.status_code == 403
     assert response.json() == WRONG_PASSWORD
     assert await stored_user(app, alice.id) == before
-    assert (await log_in(client, new_email, alice.password)).status_code == 403
+    assert (await post_login(client, new_email, alice.password)).status_code == 403
     assert (await get_me(client, alice.headers)).status_code == 200
 
 
@@ -319,7 +303,7 @@ async def test_patch_me_to_a_taken_email_answers_409_and_changes_nothing(
     }
     assert await stored_user(app, alice.id) == alice_before
     assert await stored_user(app, bob.id) == bob_before
-    assert (await log_in(client, alice.email, alice.password)).status_code == 200
+    assert (await post_login(client, alice.email, alice.password)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -360,10 +344,10 @@ async def test_patch_me_refuses_fields_other_than_the_email(
     assert response.status_code == 422, response.text
     assert await stored_user(app, alice.id) == before
     assert alice.password not in response.text
-    assert (await log_in(client, alice.email, alice.password)).status_code == 200
+    assert (await post_login(client, alice.email, alice.password)).status_code == 200
     if field == "password":
         assert str(value) not in response.text
-        assert (await log_in(client, alice.email, str(value))).status_code == 403
+        assert (await post_login(client, alice.email, str(value))).status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -423,8 +407,8 @@ async def test_change_password_answers_204_and_the_new_password_logs_in(
 
     assert response.status_code == 204, response.text
     assert response.content == b""
-    assert (await log_in(client, alice.email, NEW_PASSWORD)).status_code == 200
-    old_login = await log_in(client, alice.email, alice.password)
+    assert (await post_login(client, alice.email, NEW_PASSWORD)).status_code == 200
+    old_login = await post_login(client, alice.email, alice.password)
     assert old_login.status_code == 403
     assert old_login.json() == INVALID_CREDENTIALS
 
@@ -432,8 +416,11 @@ async def test_change_password_answers_204_and_the_new_password_logs_in(
 async def test_change_password_ends_every_session_of_the_user(
     client: httpx.AsyncClient, app: FastAPI, alice: Account, bob: Account
 ) -> None:
-    first, second = await log_in_tokens(client, alice.email), await log_in_tokens(client, alice.email)
-    bob_tokens = await log_in_tokens(client, bob.email)
+    first, second = (
+        await log_in(client, alice.email, DEFAULT_PASSWORD),
+        await log_in(client, alice.email, DEFAULT_PASSWORD),
+    )
+    bob_tokens = await log_in(client, bob.email, DEFAULT_PASSWORD)
     bob_sessions = await count_rows(app, RefreshFamily, RefreshFamily.user_id == bob.id)
 
     response = await change_password(client, first.headers, alice.password, NEW_PASSWORD)
@@ -466,8 +453,8 @@ async def test_change_password_with_a_wrong_current_password_answers_403_and_kee
     assert response.status_code == 403
     assert response.json() == WRONG_PASSWORD
     assert await stored_user(app, alice.id) == before
-    assert (await log_in(client, alice.email, alice.password)).status_code == 200
-    assert (await log_in(client, alice.email, NEW_PASSWORD)).status_code == 403
+    assert (await post_login(client, alice.email, alice.password)).status_code == 200
+    assert (await post_login(client, alice.email, NEW_PASSWORD)).status_code == 403
     assert (await get_me(client, alice.headers)).status_code == 200
 
 
@@ -488,9 +475,9 @@ async def test_new_password_length_bounds(
             assert new_password not in response.text
         assert alice.password not in response.text
         assert await stored_user(app, alice.id) == before
-        assert (await log_in(client, alice.email, alice.password)).status_code == 200
+        assert (await post_login(client, alice.email, alice.password)).status_code == 200
     else:
-        assert (await log_in(client, alice.email, new_password)).status_code == 200
+        assert (await post_login(client, alice.email, new_password)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -628,8 +615,8 @@ async def test_delete_me_removes_the_account_with_its_posts_and_votes(
 
 
 async def test_delete_me_ends_every_token(client: httpx.AsyncClient, alice: Account, bob: Account) -> None:
-    other_login = await log_in_tokens(client, alice.email)
-    bob_tokens = await log_in_tokens(client, bob.email)
+    other_login = await log_in(client, alice.email, DEFAULT_PASSWORD)
+    bob_tokens = await log_in(client, bob.email, DEFAULT_PASSWORD)
 
     response = await delete_me(client, alice.headers, {"password": alice.password})
 
@@ -641,7 +628,7 @@ async def test_delete_me_ends_every_token(client: httpx.AsyncClient, alice: Acco
     refreshed = await refresh(client, other_login.refresh)
     assert refreshed.status_code == 401
     assert refreshed.json() == INVALID_REFRESH_TOKEN
-    assert (await log_in(client, alice.email, alice.password)).json() == INVALID_CREDENTIALS
+    assert (await post_login(client, alice.email, alice.password)).json() == INVALID_CREDENTIALS
     assert (await get_me(client, bob.headers)).status_code == 200
     assert (await refresh(client, bob_tokens.refresh)).status_code == 200
 
@@ -661,8 +648,8 @@ async def test_deleted_email_can_register_again(client: httpx.AsyncClient, alice
     registered = await client.post("/users/", json={"email": alice.email, "password": NEW_PASSWORD})
 
     assert registered.status_code == 201, registered.text
-    assert (await log_in(client, alice.email, NEW_PASSWORD)).status_code == 200
-    assert (await log_in(client, alice.email, alice.password)).status_code == 403
+    assert (await post_login(client, alice.email, NEW_PASSWORD)).status_code == 200
+    assert (await post_login(client, alice.email, alice.password)).status_code == 403
     # SQLite may hand the new account the same id; the old token still opens nothing.
     assert (await get_me(client, alice.headers)).status_code == 401
 
@@ -746,10 +733,10 @@ async def throttled_client(
             await delete_all_rows(application)
 
 
-async def register_and_log_in(client: httpx.AsyncClient, email: str) -> Tokens:
+async def register_and_log_in(client: httpx.AsyncClient, email: str) -> TokenPair:
     registered = await client.post("/users/", json={"email": email, "password": DEFAULT_PASSWORD})
     assert registered.status_code == 201, registered.text
-    return await log_in_tokens(client, email)
+    return await log_in(client, email, DEFAULT_PASSWORD)
 
 
 async def wrong_attempt(client: httpx.AsyncClient, headers: dict[str, str], route: str) -> httpx.Response:
@@ -777,7 +764,7 @@ async def assert_wrong_passwords_spend_the_login_budget(
         assert response.json() == WRONG_PASSWORD
     # The budget is spent: even the right password is refused, without being checked.
     fourth = await change_password(client, tokens.headers, DEFAULT_PASSWORD, NEW_PASSWORD)
-    login = await log_in(client, email, DEFAULT_PASSWORD)
+    login = await post_login(client, email, DEFAULT_PASSWORD)
 
     for throttled in (fourth, login):
         assert throttled.status_code == 429, throttled.text
@@ -785,7 +772,7 @@ async def assert_wrong_passwords_spend_the_login_budget(
         assert 1 <= int(throttled.headers["Retry-After"]) <= 60
     assert await stored_user(application, user_id) == before
     # The budget is the account's: another account from the same address still logs in.
-    assert (await log_in(client, bystander, DEFAULT_PASSWORD)).status_code == 200
+    assert (await post_login(client, bystander, DEFAULT_PASSWORD)).status_code == 200
 
 
 @pytest.mark.parametrize("route", ["PUT /users/me/password", "PATCH /users/me", "DELETE /users/me"])
@@ -822,7 +809,7 @@ async def test_concurrent_email_changes_to_one_address_let_exactly_one_win(
     assert (await get_me(client, winner.headers)).json()["email"] == target
     assert (await get_me(client, loser.headers)).json()["email"] == loser.email
     assert await count_rows(app, User, User.email == target) == 1
-    login = await log_in(client, target, DEFAULT_PASSWORD)
+    login = await post_login(client, target, DEFAULT_PASSWORD)
     assert login.status_code == 200
     assert (await get_me(client, bearer(login.json()["access_token"]))).json()["id"] == winner.id
 
@@ -831,7 +818,7 @@ async def test_concurrent_email_changes_to_one_address_let_exactly_one_win(
 async def test_concurrent_password_changes_leave_exactly_one_new_password(
     client: httpx.AsyncClient, app: FastAPI, alice: Account, round_: int
 ) -> None:
-    second_login = await log_in_tokens(client, alice.email)
+    second_login = await log_in(client, alice.email, DEFAULT_PASSWORD)
     candidates = ["first new password", "second new password"]
 
     responses = await asyncio.gather(
@@ -845,16 +832,16 @@ async def test_concurrent_password_changes_leave_exactly_one_new_password(
     # The loser either found its session ended (401) or its current password no longer current (403).
     assert set(statuses) <= {204, 401, 403}, [r.text for r in responses]
     assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == alice.id) == 0
-    logins = [(await log_in(client, alice.email, password)).status_code for password in candidates]
+    logins = [(await post_login(client, alice.email, password)).status_code for password in candidates]
     assert sorted(logins) == [200, 403], logins
     assert statuses[logins.index(200)] == 204
-    assert (await log_in(client, alice.email, alice.password)).status_code == 403
+    assert (await post_login(client, alice.email, alice.password)).status_code == 403
 
 
 async def test_concurrent_account_deletions_delete_once(
     client: httpx.AsyncClient, app: FastAPI, alice: Account, bob: Account
 ) -> None:
-    second_login = await log_in_tokens(client, alice.email)
+    second_login = await log_in(client, alice.email, DEFAULT_PASSWORD)
 
     responses = await asyncio.gather(
         delete_me(client, alice.headers, {"password": alice.password}),
