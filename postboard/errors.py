@@ -30,6 +30,8 @@ class DomainError(Exception):
     status_code: ClassVar[int] = status.HTTP_400_BAD_REQUEST
     description: ClassVar[str] = "Bad request"
     headers: ClassVar[dict[str, str] | None] = None
+    # Whether its answer says in Retry-After when to try again (documented in OpenAPI).
+    has_retry_after: ClassVar[bool] = False
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -67,11 +69,13 @@ class Unavailable(DomainError):
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     description = "The database or the rate limiter is unreachable; Retry-After says when to try again"
+    has_retry_after = True
 
 
 class TooManyRequests(DomainError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     description = "Too many attempts; Retry-After says when to try again"
+    has_retry_after = True
 
     def __init__(self, detail: str, retry_after_seconds: int) -> None:
         super().__init__(detail)
@@ -82,7 +86,7 @@ class TooManyRequests(DomainError):
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
-# Every message a client can see, in the course's exact wording.
+# Every message a client can see: the course's in its exact wording, then Postboard's own.
 NOT_AUTHENTICATED = "Not authenticated"
 INVALID_TOKEN = "Could not validate credentials"
 INVALID_CREDENTIALS = "Invalid Credentials"
@@ -137,7 +141,7 @@ def responses(*errors: type[DomainError], body: bool = False) -> dict[int | str,
     documented: dict[int | str, dict[str, Any]] = {}
     for error in errors:
         documented[error.status_code] = {"model": ErrorDetail, "description": error.description}
-        if error in (TooManyRequests, Unavailable):
+        if error.has_retry_after:
             documented[error.status_code]["headers"] = {"Retry-After": _RETRY_AFTER}
     if body:
         documented[status.HTTP_400_BAD_REQUEST] = {"model": ErrorDetail, "description": "Undecodable body"}

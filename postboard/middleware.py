@@ -44,7 +44,8 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        # isascii: str.isdigit() also accepts "²", which int() refuses; the server checks the rest.
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
         messages: list[Message] = []
