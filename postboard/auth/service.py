@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.models import RefreshFamily
-from postboard.auth.passwords import PasswordHasher
+from postboard.auth.passwords import PasswordHasher, Verdict
 from postboard.auth.schemas import Token, UserLogin
 from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import (
@@ -46,17 +46,8 @@ async def log_in(
         user = await session.scalar(select(User).where(User.email == email))
     # Unknown email and wrong password do the same work, count alike against the budgets, and get the
     # same answer.
-    try:
-        verdict = await hasher.verify(
-            credentials.password,
-            user.password_hash if user else None,
-            throttle.login_admission(email, address),
-        )
-    except TooManyRequests:
-        log_auth_event(AuthEvent.THROTTLED, address, user.id if user else None)
-        raise
+    verdict = await check_password(hasher, throttle, address, email, user, credentials.password)
     if user is None or not verdict.matches:
-        log_auth_event(AuthEvent.LOGIN_FAILED, address, user.id if user else None)
         raise Forbidden(INVALID_CREDENTIALS)
     async with database.session(writes=True) as session, session.begin():
         token = await _start_session(session, tokens, user, verdict.new_hash)
@@ -65,6 +56,24 @@ async def log_in(
         raise Forbidden(INVALID_CREDENTIALS)
     log_auth_event(AuthEvent.LOGIN_SUCCEEDED, address, user.id)
     return token
+
+
+async def check_password(
+    hasher: PasswordHasher, throttle: Throttle, address: str, email: str, user: User | None, password: str
+) -> Verdict:
+    """Verifies `password` for the account at `email` (`user`, or None where there is none) within the
+    account's and the address's failure budgets (429 once one is spent); logs a throttled or failed try."""
+    user_id = user.id if user else None
+    try:
+        verdict = await hasher.verify(
+            password, user.password_hash if user else None, throttle.login_admission(email, address)
+        )
+    except TooManyRequests:
+        log_auth_event(AuthEvent.THROTTLED, address, user_id)
+        raise
+    if not verdict.matches:
+        log_auth_event(AuthEvent.LOGIN_FAILED, address, user_id)
+    return verdict
 
 
 async def _start_session(

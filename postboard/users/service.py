@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.passwords import PasswordHasher
-from postboard.auth.service import end_all_sessions, lock_user
+from postboard.auth.service import check_password, end_all_sessions, lock_user
 from postboard.auth.throttling import Throttle
 from postboard.db import is_storable_id
 from postboard.errors import (
@@ -15,7 +15,6 @@ from postboard.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    TooManyRequests,
     Unauthorized,
     email_taken,
     user_not_found,
@@ -70,14 +69,8 @@ class PasswordCheck:
         user = await lock_user(session, caller.id)
         if user is None:  # deleted since the token was checked
             raise Unauthorized(INVALID_TOKEN)
-        admission = self.throttle.login_admission(user.email, self.address)
-        try:
-            verdict = await self.hasher.verify(password, user.password_hash, admission)
-        except TooManyRequests:
-            log_auth_event(AuthEvent.THROTTLED, self.address, user.id)
-            raise
+        verdict = await check_password(self.hasher, self.throttle, self.address, user.email, user, password)
         if not verdict.matches:
-            log_auth_event(AuthEvent.LOGIN_FAILED, self.address, user.id)
             raise Forbidden(WRONG_PASSWORD)
         return user
 
