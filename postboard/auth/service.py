@@ -127,13 +127,12 @@ async def refresh(database: Database, tokens: TokenConfig, refresh_token: str, a
             select(RefreshFamily).where(RefreshFamily.id == session_id).with_for_update()
         )
         token, reused = await _refresh_family(session, family, secret, tokens)
+        user_id = family.user_id if family else None
     if reused:
-        assert family is not None
-        log_auth_event(AuthEvent.REFRESH_REUSE_DETECTED, address, family.user_id)
+        log_auth_event(AuthEvent.REFRESH_REUSE_DETECTED, address, user_id)
     if token is None:
         raise Unauthorized(INVALID_REFRESH_TOKEN)
-    assert family is not None
-    log_auth_event(AuthEvent.REFRESHED, address, family.user_id)
+    log_auth_event(AuthEvent.REFRESHED, address, user_id)
     return token
 
 
