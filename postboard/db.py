@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Dialect, Insert, event, make_url
+from sqlalchemy import DateTime, Dialect, Index, Insert, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -50,6 +50,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def only_on(dialect: str, index: Index) -> Index:
+    """An index that only `dialect` has (a type of index the other engine lacks); autogenerate skips it
+    elsewhere through `postboard.migrations.include_object`."""
+    index.info["only_on"] = dialect
+    return index.ddl_if(dialect=dialect)
 
 
 def utc_now() -> datetime:

@@ -1,6 +1,8 @@
 """Schema migrations, applied by `postboard migrate` and at the start of `postboard serve`."""
 
+from collections.abc import Callable
 from importlib.resources import files
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -16,3 +18,14 @@ def alembic_config(database_url: str) -> Config:
 def upgrade_to_head(database_url: str) -> None:
     """Applies every pending migration. Runs its own event loop: call it outside one."""
     command.upgrade(alembic_config(database_url), "head")
+
+
+def include_object(dialect_name: str) -> Callable[..., bool]:
+    """Autogenerate's filter for a database of `dialect_name`: the models' indexes that only another engine
+    builds (`postboard.db.only_on`) are not expected there."""
+
+    def include(schema_object: Any, _name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
+        only_on = None if reflected or type_ != "index" else schema_object.info.get("only_on")
+        return only_on in (None, dialect_name)
+
+    return include

@@ -7,12 +7,18 @@ from sqlalchemy.engine import Connection
 
 from postboard.config import Settings
 from postboard.db import create_engine
+from postboard.migrations import include_object
 from postboard.models import Base
 
 
 def _run_migrations(connection: Connection) -> None:
     # render_as_batch: SQLite alters a table by copying it, which Alembic's batch mode does.
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=True,
+        include_object=include_object(connection.dialect.name),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, func, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from postboard.db import Base, UTCDateTime, utc_now
+from postboard.db import Base, UTCDateTime, only_on, utc_now
 from postboard.users.models import User
 
 TITLE_MAX_LENGTH = 300
@@ -31,10 +31,10 @@ class Post(Base):
     owner: Mapped[User] = relationship(lazy="raise")
 
 
-# Case-insensitive substring search of titles, through pg_trgm (PostgreSQL only: SQLite scans the table).
-Index(
-    "ix_posts_title_trgm",
-    func.lower(Post.title).label("lower_title"),
-    postgresql_using="gin",
-    postgresql_ops={"lower_title": "gin_trgm_ops"},
-).ddl_if(dialect="postgresql")
+# `search` (SQLAlchemy's icontains: ILIKE on PostgreSQL) through pg_trgm; SQLite has no such index and scans.
+only_on(
+    "postgresql",
+    Index(
+        "ix_posts_title_trgm", Post.title, postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}
+    ),
+)

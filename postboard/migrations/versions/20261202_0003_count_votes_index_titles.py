@@ -67,7 +67,7 @@ def upgrade() -> None:
         )
         # pg_trgm is a trusted extension: the database's owner may create it without superuser rights.
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        op.execute("CREATE INDEX ix_posts_title_trgm ON posts USING gin (lower(title) gin_trgm_ops)")
+        op.execute("CREATE INDEX ix_posts_title_trgm ON posts USING gin (title gin_trgm_ops)")
     else:
         for trigger in _SQLITE_TRIGGERS:
             op.execute(trigger)
