@@ -26,6 +26,8 @@ WELL_KNOWN_SECRET_KEYS = frozenset(
         "supersecretkey",
     }
 )
+DEFAULT_POOL_SIZE = 10
+DEFAULT_POOL_TIMEOUT_SECONDS = 30.0
 # Where a development key lives when the database is not a SQLite file.
 FALLBACK_SECRET_KEY_FILE = Path(".postboard-secret-key")
 
@@ -63,6 +65,10 @@ class Settings(BaseSettings):
     database_username: str | None = None
     database_password: SecretStr | None = None
     database_name: str | None = None
+    # Connections each worker process keeps open per pool (see README: Settings).
+    database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, gt=0, le=1000)
+    database_max_overflow: int = Field(default=0, ge=0, le=1000)
+    database_pool_timeout: float = Field(default=DEFAULT_POOL_TIMEOUT_SECONDS, gt=0, le=3600)
     secret_key: SecretStr | None = None
     access_token_expire_minutes: int = Field(default=30, gt=0, le=60 * 24 * 365)
     password_hashing_threads: int = Field(default=max(os.cpu_count() or 1, 1), gt=0, le=64)

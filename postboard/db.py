@@ -1,83 +1,57 @@
-"""The database: engine set-up, the per-request session, and the few places where the engines differ."""
+"""The database: engines and pools, the per-request session, reads, and where the two engines differ."""
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Dialect, Index, Insert, event, make_url
+from sqlalchemy import Insert, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.types import TypeDecorator
 
-# Ids are 32-bit integers in both engines: a larger one can name no row, so it is answered as missing.
-MAX_ID = 2**31 - 1
-MAX_OFFSET = 2**63 - 1
+from postboard.config import DEFAULT_POOL_SIZE, DEFAULT_POOL_TIMEOUT_SECONDS
+from postboard.orm import Base
+from postboard.reads import AnySelect, AsyncpgReads, Reads, Row, SQLAlchemyReads
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Read by the SQLite `begin` hook: a writing request takes the write lock up front, because a
 # transaction that reads first and writes later fails at once (no busy wait) when another wrote meanwhile.
 _SQLITE_BEGIN = "postboard_sqlite_begin"
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """How many connections a process keeps per pool, how many more it may open for a burst (closed
+    again after use), and how long a request waits for one before it is answered 503."""
+
+    size: int = DEFAULT_POOL_SIZE
+    max_overflow: int = 0
+    timeout_seconds: float = DEFAULT_POOL_TIMEOUT_SECONDS
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-Base.metadata.naming_convention = NAMING_CONVENTION
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC timestamp on both engines (SQLite stores none and hands back naive values)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def only_on(dialect: str, index: Index) -> Index:
-    """An index that only `dialect` has (a type of index the other engine lacks); autogenerate skips it
-    elsewhere through `postboard.migrations.include_object`."""
-    index.info["only_on"] = dialect
-    return index.ddl_if(dialect=dialect)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def is_storable_id(value: int) -> bool:
-    return 0 < value <= MAX_ID
-
-
-def create_engine(database_url: str) -> AsyncEngine:
-    if make_url(database_url).get_backend_name() == "sqlite":
-        engine = create_async_engine(database_url)
-        _configure_sqlite(engine)
-        return engine
+def make_engine(
+    database_url: str, pool: PoolSettings | None = None, *, sqlite_begin: str = "DEFERRED"
+) -> AsyncEngine:
+    pool = pool or PoolSettings()
+    if _is_in_memory(database_url):
+        engine = create_async_engine(database_url)  # one connection, shared: there is no file to pool for
+    else:
+        engine = create_async_engine(
+            database_url,
+            pool_size=pool.size,
+            max_overflow=pool.max_overflow,
+            pool_timeout=pool.timeout_seconds,
+        )
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, sqlite_begin)
     # No pre-ping: it costs a round trip per request. A connection lost to a database restart fails one
     # request (503) and makes the pool replace every connection it held before.
-    return create_async_engine(database_url)
+    return engine
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
     """Foreign keys on, WAL, a busy timeout, and transactions begun by us (pysqlite's own BEGIN is lazy)."""
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -97,39 +71,67 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        connection.exec_driver_sql(f"BEGIN {begin}")
+
+
+def _is_in_memory(database_url: str) -> bool:
+    url = make_url(database_url)
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
-def _reader_and_writer(engine: AsyncEngine) -> tuple[AsyncEngine, AsyncEngine]:
-    """The engine as reading requests and as writing requests use it."""
-    if engine.dialect.name == "sqlite":
-        return engine, engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
-    # A reading request needs no transaction: autocommit spares it the BEGIN and ROLLBACK round trips.
-    return engine.execution_options(isolation_level="AUTOCOMMIT"), engine
-
-
 class Database:
-    """One engine and its session factories; made by the app at start, disposed at shutdown."""
+    """The engines, pools and session factories of one database; made by the app, opened at start and
+    disposed at shutdown.
 
-    def __init__(self, database_url: str) -> None:
-        self.engine = create_engine(database_url)
-        reader, writer = _reader_and_writer(self.engine)
-        self._read_sessions = async_sessionmaker(reader, expire_on_commit=False)
-        self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
+    PostgreSQL: one engine for transactions, and asyncpg's own pool for `fetch`. SQLite: one writing
+    connection, so that a process's writers queue in turn for it (SQLite's busy handler would let them
+    race and back off unfairly), and a pool of reading connections beside it (WAL lets them read while it
+    writes).
+    """
+
+    def __init__(self, database_url: str, pool: PoolSettings | None = None) -> None:
+        pool = pool or PoolSettings()
+        if _is_in_memory(database_url):
+            self.engine = self._read_engine = make_engine(database_url)
+            self._engines = [self.engine]
+            self._reads: Reads = SQLAlchemyReads(self.engine)
+        elif make_url(database_url).get_backend_name() == "sqlite":
+            one_writer = PoolSettings(size=1, max_overflow=0, timeout_seconds=pool.timeout_seconds)
+            self.engine = make_engine(database_url, one_writer, sqlite_begin="IMMEDIATE")
+            self._read_engine = make_engine(database_url, pool)
+            self._engines = [self.engine, self._read_engine]
+            self._reads = SQLAlchemyReads(self._read_engine)
+        else:
+            self.engine = make_engine(database_url, pool)
+            # A reading transaction needs no BEGIN and ROLLBACK: autocommit spares it the round trips.
+            self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._engines = [self.engine]
+            self._reads = AsyncpgReads(self.engine, pool.size, pool.timeout_seconds)
+        self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def open(self) -> None:
+        await self._reads.open()
 
     def session(self, *, writes: bool) -> AsyncSession:
         return (self._write_sessions if writes else self._read_sessions)()
 
+    async def fetch(self, statement: AnySelect, **parameters: Any) -> Sequence[Row]:
+        """The rows of a SELECT that is built once (a module-level constant, its values as `bindparam`s):
+        the fast path for reads, outside any transaction."""
+        return await self._reads.fetch(statement, parameters)
+
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        await self._reads.close()
+        for engine in self._engines:
+            await engine.dispose()
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
@@ -139,7 +141,7 @@ AppDatabase = Annotated[Database, Depends(get_database)]
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed after the route returns and before the response is sent."""
-    database = get_database(request)
+    database: Database = request.app.state.database
     async with database.session(writes=request.method not in ("GET", "HEAD")) as session, session.begin():
         yield session
 

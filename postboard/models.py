@@ -1,7 +1,7 @@
 """Every table, imported in one place so that Alembic and the tests see the whole schema."""
 
 from postboard.auth.models import RefreshFamily
-from postboard.db import Base
+from postboard.orm import Base
 from postboard.posts.models import Post
 from postboard.users.models import User
 from postboard.votes.models import Vote

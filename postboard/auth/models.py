@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from postboard.db import Base, UTCDateTime, utc_now
+from postboard.orm import Base, UTCDateTime, utc_now
 
 SESSION_ID_LENGTH = 32
 SHA256_HEX_LENGTH = 64

@@ -20,7 +20,7 @@ from postboard.auth.tokens import (
     parse_refresh_token,
     refresh_secret_matches,
 )
-from postboard.db import Database, utc_now
+from postboard.db import Database
 from postboard.errors import (
     INVALID_CREDENTIALS,
     INVALID_REFRESH_TOKEN,
@@ -28,6 +28,7 @@ from postboard.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from postboard.orm import utc_now
 from postboard.users.emails import normalize_email
 from postboard.users.models import User
 

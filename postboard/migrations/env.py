@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from postboard.config import Settings
-from postboard.db import create_engine
+from postboard.db import make_engine
 from postboard.migrations import include_object
 from postboard.models import Base
 
@@ -25,7 +25,7 @@ def _run_migrations(connection: Connection) -> None:
 
 async def _run_online() -> None:
     database_url = context.config.attributes.get("database_url") or Settings().database_url
-    engine = create_engine(database_url)
+    engine = make_engine(database_url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_migrations)

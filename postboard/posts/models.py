@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, func, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from postboard.db import Base, UTCDateTime, only_on, utc_now
+from postboard.orm import Base, UTCDateTime, only_on, utc_now
 from postboard.users.models import User
 
 TITLE_MAX_LENGTH = 300

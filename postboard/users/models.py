@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from postboard.db import Base, UTCDateTime, utc_now
+from postboard.orm import Base, UTCDateTime, utc_now
 
 # RFC 5321 caps an address at 254 octets; the column leaves room for the full 320 some validators allow.
 EMAIL_MAX_LENGTH = 320

@@ -1,7 +1,7 @@
 from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
-from postboard.db import Base
+from postboard.orm import Base
 
 
 class Vote(Base):
