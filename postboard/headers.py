@@ -19,3 +19,23 @@ def security_headers(path: str, authenticated: bool) -> dict[str, str]:
     if authenticated:
         headers["Cache-Control"] = "no-store"
     return headers
+
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def _raw(headers: dict[str, str]) -> RawHeaders:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+# The four sets the middleware adds, encoded once: (docs page?, authenticated?) -> headers.
+_RAW_SECURITY_HEADERS = {
+    (docs, authenticated): _raw(security_headers("/docs" if docs else "/", authenticated))
+    for docs in (False, True)
+    for authenticated in (False, True)
+}
+
+
+def raw_security_headers(path: str, authenticated: bool) -> RawHeaders:
+    """`security_headers` as ASGI header pairs (lower-case names), without encoding them per answer."""
+    return _RAW_SECURITY_HEADERS[(path in _DOCS_PATHS, authenticated)]

@@ -2,11 +2,20 @@
 
 import json
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from postboard.errors import body_too_large
-from postboard.headers import security_headers
+from postboard.headers import raw_security_headers
+
+# Every request passes through both middlewares: they read the raw ASGI headers (lower-case byte names)
+# instead of building Starlette's header objects.
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
 
 
 class SecurityHeaders:
@@ -19,13 +28,15 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra_headers = security_headers(scope["path"], authenticated="authorization" in Headers(scope=scope))
+        authenticated = _header(scope, b"authorization") is not None
+        extra_headers = raw_security_headers(scope["path"], authenticated)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in extra_headers.items():
-                    headers.setdefault(name, value)
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(header for header in extra_headers if header[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -43,9 +54,12 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
-        # isascii: str.isdigit() also accepts "²", which int() refuses; the server checks the rest.
-        if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
+        declared = _header(scope, b"content-length")
+        if declared is None and _header(scope, b"transfer-encoding") is None:
+            await self.app(scope, receive, send)  # HTTP/1.1: a request with neither has no body
+            return
+        # bytes.isdigit() knows ASCII digits only; a length that is not a number is the server's to refuse.
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
         messages: list[Message] = []

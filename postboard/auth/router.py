@@ -3,12 +3,20 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Response, status
 
 from postboard.auth import service
-from postboard.auth.dependencies import ClientAddress, CurrentCaller, Hasher, Throttling, Tokens
+from postboard.auth.dependencies import (
+    AuthenticatedRoute,
+    CallerFromToken,
+    ClientAddress,
+    CurrentUser,
+    Hasher,
+    Throttling,
+    Tokens,
+)
 from postboard.auth.schemas import RefreshRequest, Token, UserLogin
 from postboard.db import AppDatabase, Session
 from postboard.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable, responses
 
-router = APIRouter(tags=["Authentication"])
+router = APIRouter(tags=["Authentication"], route_class=AuthenticatedRoute)
 
 
 def _do_not_store(response: Response) -> None:
@@ -52,6 +60,8 @@ async def refresh_token(
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses(Unauthorized))
-async def logout(caller: CurrentCaller, session: Session, address: ClientAddress) -> None:
+async def logout(
+    caller: CallerFromToken, user: CurrentUser, session: Session, address: ClientAddress
+) -> None:
     """Ends the login session of the presented access token: it and its refresh tokens stop working."""
-    await service.log_out(session, caller.session_id, caller.user.id, address)
+    await service.log_out(session, caller.session_id, user.id, address)

@@ -1,44 +1,81 @@
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Query, Response, status
+from fastapi import Query, Request, Response, status
+from pydantic import AfterValidator
 
-from postboard.auth.dependencies import CurrentUser
-from postboard.db import MAX_OFFSET, Session
+from postboard.auth.dependencies import AuthenticatedRoute, CallerFromToken, CurrentUser
+from postboard.db import AppDatabase, Session
 from postboard.errors import Forbidden, NotFound, Unauthorized, responses
 from postboard.fields import StorableStr
+from postboard.orm import MAX_OFFSET
 from postboard.posts import service
+from postboard.posts.cursors import PageCursor, parse_cursor
 from postboard.posts.models import Post as PostRow
 from postboard.posts.schemas import Post, PostCreate, PostOut
 from postboard.routing import CollectionRouter
 
-router = CollectionRouter(prefix="/posts", tags=["Posts"], responses=responses(Unauthorized))
+router = CollectionRouter(
+    prefix="/posts", tags=["Posts"], responses=responses(Unauthorized), route_class=AuthenticatedRoute
+)
 
 
-def _post_out(post: PostRow, votes: int) -> PostOut:
-    return PostOut(post=Post.model_validate(post), votes=votes)
+def _check_cursor(text: str) -> str:
+    parse_cursor(text)  # raises ValueError, a 422 naming the parameter
+    return text
 
 
-@router.get("/", response_model=list[PostOut])
+Cursor = Annotated[str, AfterValidator(_check_cursor)]
+_NEXT_PAGE = {
+    "Link": {
+        "description": 'When the page is full: `<URL of the next page>; rel="next"`, which continues '
+        "after the page's last post with `before`",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _next_page_link(request: Request, cursor: PageCursor) -> str:
+    """The same listing after `cursor`: `skip` is dropped, since the cursor already says where to go on."""
+    query = {name: value for name, value in request.query_params.items() if name != "skip"}
+    query["before"] = str(cursor)
+    return f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+
+
+@router.get("/", response_model=list[PostOut], responses={200: {"headers": _NEXT_PAGE}})
 async def list_posts(
-    session: Session,
-    user: CurrentUser,
+    request: Request,
+    response: Response,
+    caller: CallerFromToken,
+    database: AppDatabase,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     skip: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     search: Annotated[StorableStr, Query(description="Case-insensitive substring of the title")] = "",
-) -> list[PostOut]:
-    """Newest first: every published post, and the caller's own unpublished ones."""
-    rows = await service.list_posts(session, user.id, limit=limit, skip=skip, search=search)
-    return [_post_out(post, votes) for post, votes in rows]
+    before: Annotated[
+        Cursor | None,
+        Query(description="Only posts after this position: the cursor of the `Link` header's next page"),
+    ] = None,
+) -> list[dict[str, Any]]:
+    """Newest first: every published post, and the caller's own unpublished ones.
+
+    Page with `skip`, or, to go through everything, follow the `Link` header: each full page names the
+    next one, which starts right after this page's last post however many posts come and go meanwhile.
+    """
+    cursor = None if before is None else parse_cursor(before)
+    page = await service.list_posts(database, caller, limit=limit, skip=skip, search=search, before=cursor)
+    if page.next_cursor is not None:
+        response.headers["Link"] = _next_page_link(request, page.next_cursor)
+    return page.posts
+
+
+@router.get("/{id}", response_model=PostOut, responses=responses(NotFound))
+async def get_post(id: int, caller: CallerFromToken, database: AppDatabase) -> dict[str, Any]:
+    return await service.get_post(database, caller, id)
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=Post, responses=responses(body=True))
 async def create_post(new_post: PostCreate, session: Session, user: CurrentUser) -> PostRow:
     return await service.create_post(session, user, new_post)
-
-
-@router.get("/{id}", response_model=PostOut, responses=responses(NotFound))
-async def get_post(id: int, session: Session, user: CurrentUser) -> PostOut:
-    return _post_out(*await service.get_post(session, user.id, id))
 
 
 @router.put("/{id}", response_model=Post, responses=responses(Forbidden, NotFound, body=True))

@@ -1,51 +1,133 @@
 """Posts: who may see and change which, and the queries that read them."""
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import contains_eager, joinedload
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from postboard.db import is_storable_id
+from sqlalchemy import BigInteger, ColumnElement, Integer, bindparam, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from postboard.auth.reads import CallerRead, caller_id, caller_read, read_as
+from postboard.auth.tokens import Caller
+from postboard.db import Database
 from postboard.errors import NOT_OWNER, Forbidden, NotFound, post_not_found_for_read, post_not_found_for_write
+from postboard.orm import UTCDateTime, is_storable_id
+from postboard.posts.cursors import PageCursor
 from postboard.posts.models import Post
 from postboard.posts.schemas import PostCreate
+from postboard.reads import Row
 from postboard.users.models import User
-from postboard.votes.models import Vote
+
+# A read post as the API shows it (PostOut): the post, its owner and its vote count, in one row.
+_POST_COLUMNS = (
+    Post.id,
+    Post.title,
+    Post.content,
+    Post.published,
+    Post.created_at,
+    Post.owner_id,
+    Post.vote_count,
+    User.email.label("owner_email"),
+    User.created_at.label("owner_created_at"),
+)
+_NEWEST_FIRST = (Post.created_at.desc(), Post.id.desc())
+# `search` is matched literally: its wildcards are escaped with this character before it is bound.
+_LIKE_ESCAPE = "/"
 
 
-def visible_to(user_id: int) -> ColumnElement[bool]:
+def visible_to(user_id: Any) -> ColumnElement[bool]:
     """Every published post, and the user's own drafts: others' drafts do not exist for them."""
     return or_(Post.published, Post.owner_id == user_id)
 
 
-def _posts_with_votes() -> Select[Post, int]:
-    # Owner and vote count come in the same statement as the posts: one query per page, whatever its size.
-    vote_count = select(func.count()).where(Vote.post_id == Post.id).scalar_subquery()
-    return select(Post, vote_count).join(Post.owner).options(contains_eager(Post.owner))
+def _post_out(row: Row) -> dict[str, Any]:
+    owner = {"id": row["owner_id"], "email": row["owner_email"], "created_at": row["owner_created_at"]}
+    post = {
+        "title": row["title"],
+        "content": row["content"],
+        "published": row["published"],
+        "id": row["id"],
+        "created_at": row["created_at"],
+        "owner_id": row["owner_id"],
+        "owner": owner,
+    }
+    return {"Post": post, "votes": row["vote_count"]}
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of posts as the API shows them, and where the next page starts if this one is full."""
+
+    posts: list[dict[str, Any]]
+    next_cursor: PageCursor | None
+
+
+@cache
+def _page_read(searching: bool, after_cursor: bool) -> CallerRead:
+    """The listing's statement; one of four, each compiled once. The page's ids come first, read off the
+    (created_at, id) index: rows skipped by the offset are only walked past there, and owners are joined
+    for the page's rows alone."""
+    page = (
+        select(Post.id)
+        .where(visible_to(caller_id()))
+        .order_by(*_NEWEST_FIRST)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("skip", type_=BigInteger))
+    )
+    if searching:
+        page = page.where(Post.title.icontains(bindparam("search"), escape=_LIKE_ESCAPE))
+    if after_cursor:
+        cursor = (bindparam("cursor_created_at", type_=UTCDateTime()), bindparam("cursor_id", type_=Integer))
+        page = page.where(tuple_(Post.created_at, Post.id) < tuple_(*cursor))
+    page_ids = page.subquery()
+    return caller_read(
+        select(*_POST_COLUMNS)
+        .join(User, User.id == Post.owner_id)
+        .join(page_ids, page_ids.c.id == Post.id)
+        .order_by(*_NEWEST_FIRST)
+    )
+
+
+def _literally(text: str) -> str:
+    """`text` as a LIKE pattern that matches only itself: `%` and `_` are not wildcards in a search."""
+    return (
+        text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
+        .replace("%", _LIKE_ESCAPE + "%")
+        .replace("_", _LIKE_ESCAPE + "_")
+    )
 
 
 async def list_posts(
-    session: AsyncSession, viewer_id: int, *, limit: int, skip: int, search: str
-) -> list[tuple[Post, int]]:
-    newest_first = (Post.created_at.desc(), Post.id.desc())
-    # The page's ids first, read off the (created_at, id) index: rows skipped by the offset are only
-    # walked past, and votes are counted and owners joined for the page's rows alone.
-    page = select(Post.id).where(visible_to(viewer_id)).order_by(*newest_first).limit(limit).offset(skip)
+    database: Database, caller: Caller, *, limit: int, skip: int, search: str, before: PageCursor | None
+) -> Page:
+    """Newest first; `before` continues after the last post of an earlier page (keyset pagination)."""
+    parameters: dict[str, Any] = {"limit": limit, "skip": skip}
     if search:
-        page = page.where(Post.title.icontains(search, autoescape=True))
-    page_ids = page.subquery()
-    query = _posts_with_votes().join(page_ids, page_ids.c.id == Post.id).order_by(*newest_first)
-    rows = await session.execute(query)
-    return [(post, votes) for post, votes in rows]
+        parameters["search"] = _literally(search)
+    if before is not None:
+        parameters.update(cursor_created_at=before.created_at, cursor_id=before.post_id)
+    rows = await read_as(database, caller, _page_read(bool(search), before is not None), **parameters)
+    last = rows[-1] if len(rows) == limit else None
+    next_cursor = None if last is None else PageCursor(last["created_at"], last["id"])
+    return Page([_post_out(row) for row in rows], next_cursor)
 
 
-async def get_post(session: AsyncSession, viewer_id: int, post_id: int) -> tuple[Post, int]:
+_POST_READ = caller_read(
+    select(*_POST_COLUMNS)
+    .join(User, User.id == Post.owner_id)
+    .where(Post.id == bindparam("post_id", type_=Integer), visible_to(caller_id()))
+)
+
+
+async def get_post(database: Database, caller: Caller, post_id: int) -> dict[str, Any]:
+    rows: Sequence[Row] = []
     if is_storable_id(post_id):
-        query = _posts_with_votes().where(Post.id == post_id, visible_to(viewer_id))
-        row = (await session.execute(query)).one_or_none()
-        if row is not None:
-            post, votes = row
-            return post, votes
-    raise NotFound(post_not_found_for_read(post_id))
+        rows = await read_as(database, caller, _POST_READ, post_id=post_id)
+    if not rows:
+        raise NotFound(post_not_found_for_read(post_id))
+    return _post_out(rows[0])
 
 
 async def is_visible(session: AsyncSession, viewer_id: int, post_id: int) -> bool:

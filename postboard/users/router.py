@@ -1,9 +1,16 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, status
 
-from postboard.auth.dependencies import ClientAddress, CurrentUser, Hasher, Throttling
-from postboard.db import Session
+from postboard.auth.dependencies import (
+    AuthenticatedRoute,
+    CallerFromToken,
+    ClientAddress,
+    CurrentUser,
+    Hasher,
+    Throttling,
+)
+from postboard.db import AppDatabase, Session
 from postboard.errors import (
     Conflict,
     Forbidden,
@@ -19,7 +26,7 @@ from postboard.users.models import User
 from postboard.users.schemas import AccountDeletion, PasswordChange, UserCreate, UserOut, UserUpdate
 from postboard.users.service import PasswordCheck
 
-router = CollectionRouter(prefix="/users", tags=["Users"])
+router = CollectionRouter(prefix="/users", tags=["Users"], route_class=AuthenticatedRoute)
 # What a route that checks the caller's password can answer besides success.
 _PASSWORD_CHECKED = (Unauthorized, Forbidden, TooManyRequests, Unavailable)
 
@@ -41,12 +48,12 @@ async def create_user(
 
 
 @router.get("/me", response_model=UserOut, responses=responses(Unauthorized))
-async def get_me(user: CurrentUser) -> User:
+async def get_me(caller: CallerFromToken, database: AppDatabase) -> dict[str, Any]:
     """The account the bearer token belongs to."""
-    return user
+    return await service.get_caller_account(database, caller)
 
 
-def get_password_check(hasher: Hasher, throttle: Throttling, address: ClientAddress) -> PasswordCheck:
+async def get_password_check(hasher: Hasher, throttle: Throttling, address: ClientAddress) -> PasswordCheck:
     return PasswordCheck(hasher, throttle, address)
 
 
@@ -78,5 +85,5 @@ async def delete_me(confirmation: AccountDeletion, user: CurrentUser, session: S
 
 
 @router.get("/{id}", response_model=UserOut, responses=responses(Unauthorized, NotFound))
-async def get_user(id: int, session: Session, _caller: CurrentUser) -> User:
-    return await service.get_user(session, id)
+async def get_user(id: int, caller: CallerFromToken, database: AppDatabase) -> dict[str, Any]:
+    return await service.get_user(database, caller, id)

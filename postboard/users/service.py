@@ -1,14 +1,17 @@
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Integer, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.passwords import PasswordHasher
+from postboard.auth.reads import caller_read, read_as
 from postboard.auth.service import check_password, end_all_sessions, lock_user
 from postboard.auth.throttling import Throttle
-from postboard.db import is_storable_id
+from postboard.auth.tokens import Caller
+from postboard.db import Database
 from postboard.errors import (
     INVALID_TOKEN,
     WRONG_PASSWORD,
@@ -19,6 +22,8 @@ from postboard.errors import (
     email_taken,
     user_not_found,
 )
+from postboard.orm import is_storable_id
+from postboard.reads import Row
 from postboard.users.models import User
 from postboard.users.schemas import PasswordChange, UserCreate, UserUpdate
 
@@ -45,11 +50,27 @@ async def _flush_unique_email(session: AsyncSession, email: str) -> None:
         raise Conflict(email_taken(email)) from None
 
 
-async def get_user(session: AsyncSession, user_id: int) -> User:
-    user = await session.get(User, user_id) if is_storable_id(user_id) else None
-    if user is None:
+_USER_READ = caller_read(
+    select(User.id, User.email, User.created_at).where(User.id == bindparam("account_id", type_=Integer))
+)
+
+
+async def get_user(database: Database, caller: Caller, user_id: int) -> dict[str, Any]:
+    rows = await read_as(database, caller, _USER_READ, account_id=user_id) if is_storable_id(user_id) else []
+    if not rows:
         raise NotFound(user_not_found(user_id))
-    return user
+    return _user_out(rows[0])
+
+
+async def get_caller_account(database: Database, caller: Caller) -> dict[str, Any]:
+    rows = await read_as(database, caller, _USER_READ, account_id=caller.user_id)
+    if not rows:  # the account was deleted between the two looks that read_as takes
+        raise Unauthorized(INVALID_TOKEN)
+    return _user_out(rows[0])
+
+
+def _user_out(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "email": row["email"], "created_at": row["created_at"]}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, update
 
 from postboard.app import create_app
 from postboard.auth.models import RefreshFamily
-from postboard.db import utc_now
+from postboard.orm import utc_now
 from postboard.users.models import User
 from tests.conftest import Account, MakeAccount, TokenPair, count_rows, log_in, make_settings, refresh_pair
 

@@ -122,7 +122,10 @@ def assert_refused(token: str, config: TokenConfig = CONFIG) -> None:
 def test_round_trip(user_id: int) -> None:
     token = create_access_token(user_id, SESSION_ID, CONFIG)
 
-    assert verify_access_token(token, CONFIG) == AccessClaims(user_id=user_id, session_id=SESSION_ID)
+    claims = verify_access_token(token, CONFIG)
+
+    assert (claims.user_id, claims.session_id) == (user_id, SESSION_ID)
+    assert claims.expires_at == jwt.decode(token, TEST_SECRET_KEY, algorithms=["HS256"])["exp"]
 
 
 def test_created_token_carries_the_contract_claims() -> None:
@@ -165,7 +168,11 @@ def test_lifetime_follows_the_config() -> None:
 
 def test_hand_built_valid_token_is_accepted() -> None:
     # The control for the refusals below: the builder makes tokens the verifier accepts.
-    assert verify_access_token(hand_signed(claims()), CONFIG) == AccessClaims(USER_ID, SESSION_ID)
+    token_claims = claims()
+
+    assert verify_access_token(hand_signed(token_claims), CONFIG) == AccessClaims(
+        USER_ID, SESSION_ID, token_claims["exp"]
+    )
 
 
 def test_expiry_within_the_clock_leeway_is_tolerated() -> None:
@@ -346,7 +353,8 @@ def test_configured_issuer_and_audience_are_put_in_the_token() -> None:
     payload = decoded(token)
     assert payload["iss"] == ISSUER
     assert payload["aud"] == AUDIENCE
-    assert verify_access_token(token, SCOPED_CONFIG) == AccessClaims(USER_ID, SESSION_ID)
+    verified = verify_access_token(token, SCOPED_CONFIG)
+    assert (verified.user_id, verified.session_id) == (USER_ID, SESSION_ID)
 
 
 def test_without_configured_issuer_and_audience_the_token_has_neither() -> None:
