@@ -213,11 +213,12 @@ async def _make_plan(
 ) -> _Plan:
     old_post_ids, old_published = array("i"), bytearray()
     if counts.votes and existing.posts:
-        # Streamed: an appended database may hold millions of posts.
-        rows = await connection.stream(select(Post.id, Post.published).order_by(Post.id))
-        async for post_id, is_published in rows:
-            old_post_ids.append(post_id)
-            old_published.append(is_published)
+        # Streamed in large batches: an appended database may hold millions of posts.
+        query = select(Post.id, Post.published).order_by(Post.id).execution_options(yield_per=_CHUNK_ROWS)
+        async for rows in (await connection.stream(query)).partitions():
+            for post_id, is_published in rows:
+                old_post_ids.append(post_id)
+                old_published.append(is_published)
     first_user_id, first_post_id = existing.last_user_id + 1, existing.last_post_id + 1
     rng = _random(seed, "plan", first_user_id, first_post_id)
     signups = _signup_times(rng, counts.users)
