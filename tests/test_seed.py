@@ -121,11 +121,7 @@ async def snapshot(url: str) -> dict[str, list[Any]]:
 
 
 async def test_seed_loads_the_rows_asked_for_with_every_vote_counted(seeded: Seeded) -> None:
-    assert (await count(seeded.url, User), await count(seeded.url, Post), await count(seeded.url, Vote)) == (
-        USERS,
-        POSTS,
-        VOTES,
-    )
+    assert [await count(seeded.url, model) for model in (User, Post, Vote)] == [USERS, POSTS, VOTES]
     assert await fetch(seeded.url, miscounted_posts()) == []
     assert f"seeded {USERS} users, {POSTS} posts and 1,500 votes in" in seeded.stdout
     # Not a terminal: one plain line per phase, the rows of each table in it.
