@@ -1,11 +1,13 @@
-"""The `postboard` command: serve, migrate, create-user."""
+"""The `postboard` command: serve, migrate, create-user, seed."""
 
 import argparse
 import asyncio
 import copy
 import getpass
 import sys
+import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -18,6 +20,15 @@ from postboard.config import ConfigError, Settings, load_secret_key
 from postboard.db import Database
 from postboard.errors import DomainError
 from postboard.migrations import upgrade_to_head
+from postboard.seed import (
+    DEFAULT_SEED,
+    DEMO_PASSWORD,
+    DatabaseNotEmpty,
+    Progress,
+    SeedCounts,
+    count_problem,
+    seed_database,
+)
 from postboard.users.schemas import UserCreate
 from postboard.users.service import create_user
 
@@ -53,7 +64,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_user.add_argument("email")
     add_user.set_defaults(command=_create_user)
+
+    seed = commands.add_parser(
+        "seed", help="apply pending migrations, then fill the database with demo users, posts and votes"
+    )
+    for table in ("users", "posts", "votes"):
+        seed.add_argument(f"--{table}", type=_count, required=True, metavar="N")
+    seed.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="the same seed gives the same data (default %(default)s)",
+    )
+    seed.add_argument("--append", action="store_true", help="add to a database that holds users or posts")
+    seed.set_defaults(command=partial(_seed, seed))
     return parser
+
+
+def _count(value: str) -> int:
+    if not value.isdecimal():
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, not {value!r}")
+    return int(value)
 
 
 def _settings() -> Settings:
@@ -162,3 +193,34 @@ async def _insert_user(settings: Settings, new_user: UserCreate) -> int:
             return user.id
     finally:
         await database.dispose()
+
+
+def _seed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    counts = SeedCounts(args.users, args.posts, args.votes)
+    if problem := count_problem(counts):
+        parser.error(problem)
+    settings = _settings()
+    if settings.is_production:
+        raise CommandError("seed makes accounts with a public password; it refuses POSTBOARD_ENV=production")
+    _migrate_database(settings)
+    progress = Progress(sys.stderr)
+    try:
+        sample_email = asyncio.run(
+            seed_database(
+                settings.database_url, counts, seed=args.seed, append=args.append, progress=progress
+            )
+        )
+    except DatabaseNotEmpty as error:
+        raise CommandError(str(error)) from None
+    except (DBAPIError, OSError) as error:
+        raise CommandError(_describe_connection_error(settings.database_url, error)) from None
+    print(
+        f"postboard: seeded {counts.users:,} users, {counts.posts:,} posts and {counts.votes:,} votes "
+        f"in {time.monotonic() - started:.1f} s"
+    )
+    if sample_email:
+        print(
+            f"postboard: log in as {sample_email} with the password {DEMO_PASSWORD!r} "
+            "(every seeded user has it)"
+        )

@@ -2,29 +2,22 @@
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from fastapi import FastAPI
-from sqlalchemy import Connection, delete, func, insert, inspect, select, text
+from sqlalchemy import delete, func, insert, inspect, select, text
 
 from postboard.db import Database
-from postboard.migrations import alembic_config, include_object, upgrade_to_head
-from postboard.models import Base, Post, User, Vote
+from postboard.migrations import alembic_config, upgrade_to_head
+from postboard.models import Post, User, Vote
 from tests.conftest import new_postgres_database
-
-
-def _differences(connection: Connection) -> list[Any]:
-    options = {"include_object": include_object(connection.dialect.name)}
-    return list(compare_metadata(MigrationContext.configure(connection, opts=options), Base.metadata))
+from tests.schema import schema_differences
 
 
 async def test_migrations_build_exactly_the_models_schema(app: FastAPI) -> None:
     async with app.state.database.engine.connect() as connection:
-        assert await connection.run_sync(_differences) == []
+        assert await connection.run_sync(schema_differences) == []
 
 
 def _table_names(database_url: str) -> set[str]:
