@@ -131,11 +131,21 @@ class Server:
 
     def peak_rss_mib(self) -> float:
         """The most memory the server process has held (VmHWM), read while it still runs."""
+        self._require_single_process()
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
         if match is None:
             raise SystemExit(f"no VmHWM in /proc/{self.process.pid}/status")
         return int(match.group(1)) / 1024
+
+    def _require_single_process(self) -> None:
+        """The app must run in the process started (one uvicorn worker), or its RSS would not be the app's."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        if children.exists() and children.read_text().split():
+            raise SystemExit(
+                f"the server {self.url} runs child processes; measure its memory with one worker"
+            )
 
 
 @contextmanager
@@ -154,7 +164,6 @@ def serving(
     server = Server(f"http://127.0.0.1:{port}", process)
     try:
         _wait_until_up(server, log_path)
-        _require_single_process(server)
         yield server
     finally:
         process.terminate()
@@ -174,14 +183,6 @@ def _wait_until_up(server: Server, log_path: Path) -> None:
             except httpx.TransportError:
                 time.sleep(0.1)
     raise SystemExit(f"the server did not answer within {START_TIMEOUT_SECONDS} s:\n{log_path.read_text()}")
-
-
-def _require_single_process(server: Server) -> None:
-    """The app must run in the process started (one uvicorn worker), or its RSS and pinning would lie."""
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists() and children.read_text().split():
-        raise SystemExit(f"the server {server.url} runs child processes; measure it with one worker")
 
 
 # wrk
