@@ -27,6 +27,8 @@ import asyncpg
 import httpx
 from sqlalchemy import make_url
 
+from postboard.config import Settings
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "POSTBOARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -34,8 +36,10 @@ POSTBOARD = (sys.executable, "-m", "postboard")
 START_TIMEOUT_SECONDS = 30
 PACKAGES = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "asyncpg", "aiosqlite", "pydantic")
 # The server and the load generator each get a core of their own when the machine has two.
-SERVER_CPU = 0
-LOAD_CPU = 1
+_USABLE_CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPU, LOAD_CPU = _USABLE_CPUS[0], _USABLE_CPUS[min(1, len(_USABLE_CPUS) - 1)]
+# Settings a developer may have exported (RATE_LIMITS, REDIS_URL…): a bench states its own.
+_POSTBOARD_SETTINGS = frozenset(name.upper() for name in Settings.model_fields)
 
 
 # Scratch databases
@@ -93,7 +97,7 @@ def run_postboard(*args: str, database_url: str, stdin: str = "") -> None:
     """Runs `postboard ARGS…` on the database, failing the bench with its output when it fails."""
     done = subprocess.run(  # noqa: S603 (our own command)
         [*POSTBOARD, *args],
-        env={**os.environ, "DATABASE_URL": database_url},
+        env=environment(DATABASE_URL=database_url),
         input=stdin,
         capture_output=True,
         text=True,
@@ -113,8 +117,14 @@ def free_port() -> int:
         return port
 
 
+def environment(**settings: str) -> dict[str, str]:
+    """This process's environment without Postboard's settings, plus SETTINGS."""
+    inherited = {name: value for name, value in os.environ.items() if name not in _POSTBOARD_SETTINGS}
+    return {**inherited, **settings}
+
+
 def can_pin() -> bool:
-    return shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+    return shutil.which("taskset") is not None and len(_USABLE_CPUS) >= 2
 
 
 def pinned(command: Sequence[str], cpu: int | None) -> list[str]:
@@ -152,12 +162,14 @@ class Server:
 def serving(
     command: Sequence[str], env: dict[str, str], log_path: Path, cpu: int | None = None
 ) -> Iterator[Server]:
-    """A server started with `--port <free port>` appended to COMMAND, up and answering `GET /`."""
+    """A server started with `--port <free port>` appended to COMMAND, up and answering `GET /`; it runs
+    in LOG_PATH's folder, away from any `.env` in the checkout."""
     port = free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603 (our own command)
             pinned([*command, "--port", str(port)], cpu),
-            env={**os.environ, **env},
+            cwd=log_path.parent,
+            env=environment(**env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -218,12 +230,12 @@ def wrk_command(
     url: str,
     *,
     connections: int,
-    seconds: float,
+    seconds: int,
     headers: Sequence[str] = (),
     script: Path | None = None,
     script_args: Sequence[str] = (),
 ) -> list[str]:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for header in headers:
         command += ["-H", header]
     if script is not None:

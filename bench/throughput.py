@@ -161,9 +161,7 @@ def side_url(side: Side, fixtures: Fixtures) -> str:
     return fixtures.servers[side.app].url + side.scenario.path.format(post_id=fixtures.post_id)
 
 
-def run_side(
-    side: Side, fixtures: Fixtures, options: argparse.Namespace, seconds: float
-) -> harness.WrkResult:
+def run_side(side: Side, fixtures: Fixtures, options: argparse.Namespace, seconds: int) -> harness.WrkResult:
     scenario = side.scenario
     if scenario.votes:
         delete_votes(fixtures)
@@ -430,8 +428,8 @@ def parse_options() -> argparse.Namespace:
     )
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIO_NAMES, default=list(SCENARIO_NAMES))
     parser.add_argument("--runs", type=int, default=3, help="measured runs of each side (default 3)")
-    parser.add_argument("--duration", type=float, default=10, help="seconds of each run (default 10)")
-    parser.add_argument("--warmup", type=float, default=2, help="seconds of load before a scenario's runs")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each run (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of load before a scenario's runs")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--posts", type=int, default=1000)
