@@ -1,4 +1,4 @@
-"""bench/open_loop.py counts a server's stall as latency of every request due during it."""
+"""bench/open_loop.py: a stall counts against every request due during it; other load can run beside it."""
 
 import asyncio
 import threading
@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from open_loop import Target, run_open_loop
+from open_loop import HttpClient, Target, run_open_loop
 
 RATE = 200  # requests/s
 DURATION = 1.5  # seconds
@@ -67,3 +67,21 @@ async def test_a_stall_is_latency_of_every_request_due_during_it(stalling_server
     # closed-loop client would have sent them after the stall and timed one slow request only.
     waited = [latency for latency in report.latencies if latency >= 0.1]
     assert len(waited) >= 0.5 * (STALL_SECONDS - 0.1) * RATE
+
+
+async def test_a_closed_loop_runs_beside_the_open_loop(stalling_server: int) -> None:
+    target = Target.from_url(f"http://127.0.0.1:{stalling_server}/")
+    client = HttpClient(target.host, target.port, max_connections=1)
+    statuses = []
+
+    async def closed_loop(requests: int) -> None:
+        for _ in range(requests):
+            statuses.append(await client.request(target.request))
+
+    try:
+        report, _ = await asyncio.gather(run_open_loop(target, RATE, 0.5), closed_loop(50))
+    finally:
+        await client.close()
+
+    assert len(report.latencies) == report.scheduled
+    assert statuses == [200] * 50
