@@ -32,7 +32,6 @@ from urllib.parse import urlsplit
 import httptools
 import uvloop
 
-# Times come from perf_counter: uvloop's loop.time() counts whole milliseconds.
 # What a request ends with: the response's status, or the name of the error that lost it.
 Outcome = int | str
 OnDone = Callable[[Outcome], None]
@@ -73,6 +72,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have the same methods.
         self._transport = cast(asyncio.Transport, transport)
+        self._client._made(self)
         self._transport.write(self._first_request)
 
     def send(self, request: bytes, on_done: OnDone) -> None:
@@ -149,15 +149,15 @@ class HttpClient:
     async def _connect(self, request: bytes, on_done: OnDone) -> None:
         loop = asyncio.get_running_loop()
         try:
-            _, connection = await loop.create_connection(
-                lambda: _Connection(self, request, on_done), self._host, self._port
-            )
+            # The connection counts as open from its connection_made, which uvloop may call after this.
+            await loop.create_connection(lambda: _Connection(self, request, on_done), self._host, self._port)
         except OSError as error:
+            self._opening -= 1
             on_done(type(error).__name__)
             self._next_waiting()
-            return
-        finally:
-            self._opening -= 1
+
+    def _made(self, connection: _Connection) -> None:
+        self._opening -= 1
         self._connections.add(connection)
 
     def _reuse(self, connection: _Connection) -> None:
@@ -242,7 +242,7 @@ class _Recorder:
         self.finished = asyncio.Event()
 
     def done(self, intended: float, outcome: Outcome) -> None:
-        now = time.perf_counter()
+        now = time.perf_counter()  # not loop.time(): uvloop's counts whole milliseconds
         if isinstance(outcome, int):
             self.report.latencies.append(now - intended)
             self.report.statuses[outcome] += 1
