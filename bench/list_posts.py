@@ -14,18 +14,15 @@ import argparse
 import asyncio
 import random
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
+import harness
 from sqlalchemy import event, func, insert, outerjoin, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from postboard.config import normalize_database_url
 from postboard.db import Database
 from postboard.migrations import upgrade_to_head
 from postboard.posts.models import Post
@@ -33,7 +30,6 @@ from postboard.posts.service import list_posts, visible_to
 from postboard.users.models import User
 from postboard.votes.models import Vote
 
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 Page = list[tuple[int, int, str]]  # (post id, votes, owner email) for each row of a page
 
 
@@ -124,41 +120,29 @@ async def compare(database: Database, limit: int, skip: int, rounds: int) -> dic
     }
 
 
-@asynccontextmanager
-async def bench_database(kind: str) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as directory:
-            yield f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}"
-        return
-    name = f"postboard_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 def _report_line(page: str, result: dict[str, Any]) -> str:
     medians, statements = result["medians_ms"], result["statements"]
     timings = f"{medians['course']:>10.2f} {medians['postboard']:>13.2f} {result['ratio']:>5.1f}x"
     return f"{page:>20} {timings}   {statements['course']} vs {statements['postboard']}"
 
 
-async def main(args: argparse.Namespace) -> None:
-    async with bench_database(args.database) as url:
-        await asyncio.to_thread(upgrade_to_head, url)
-        database = Database(url)
-        try:
-            await seed(database, args.users, args.posts, args.votes)
-            print(f"{args.database}: {args.posts} posts, up to {args.votes} votes, {args.users} users")
-            print(f"{'page':>20} {'course ms':>10} {'postboard ms':>13} {'ratio':>6}   statements")
-            for limit, skip in [(10, 0), (100, 0), (100, args.posts // 2)]:
-                result = await compare(database, limit, skip, args.rounds)
-                print(_report_line(f"limit={limit} skip={skip}", result))
-        finally:
-            await database.dispose()
+async def bench(url: str, args: argparse.Namespace) -> None:
+    await asyncio.to_thread(upgrade_to_head, url)
+    database = Database(url)
+    try:
+        await seed(database, args.users, args.posts, args.votes)
+        print(f"{args.database}: {args.posts} posts, up to {args.votes} votes, {args.users} users")
+        print(f"{'page':>20} {'course ms':>10} {'postboard ms':>13} {'ratio':>6}   statements")
+        for limit, skip in [(10, 0), (100, 0), (100, args.posts // 2)]:
+            result = await compare(database, limit, skip, args.rounds)
+            print(_report_line(f"limit={limit} skip={skip}", result))
+    finally:
+        await database.dispose()
+
+
+def main(args: argparse.Namespace) -> None:
+    with harness.scratch_database(args.database) as url:
+        asyncio.run(bench(normalize_database_url(url), args))
 
 
 if __name__ == "__main__":
@@ -170,4 +154,4 @@ if __name__ == "__main__":
     parser.add_argument("--posts", type=int, default=20_000)
     parser.add_argument("--votes", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=30, help="timed reads of each page by each query")
-    asyncio.run(main(parser.parse_args()))
+    main(parser.parse_args())

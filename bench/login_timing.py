@@ -10,13 +10,8 @@ The target is within 15% (a ratio between 0.87 and 1.15). A successful login is 
 """
 
 import argparse
-import asyncio
-import os
 import secrets
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -24,82 +19,26 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import asyncpg
+import harness
 import httpx
 
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_RATIO = 1.15
 PASSWORD = "the right password"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _database(kind: str, folder: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'bench.db'}"
-        return
-    name = f"postboard_bench_{uuid.uuid4().hex[:12]}"
-    _postgres_admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _postgres_admin(statement: str) -> None:
-    async def run() -> None:
-        connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(run())
-
-
 @contextmanager
 def _server(database_url: str, workers: int, folder: Path) -> Iterator[httpx.Client]:
-    port = _free_port()
     environment = {
-        **os.environ,
         "DATABASE_URL": database_url,
         "SECRET_KEY": secrets.token_hex(32),
         "RATE_LIMITS": "off",  # every attempt must reach the password check
     }
-    log = (folder / "serve.log").open("w")
-    server = subprocess.Popen(  # noqa: S603 (our own command)
-        [sys.executable, "-m", "postboard", "serve", "--port", str(port), "--workers", str(workers)],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            _wait_until_up(client, server)
-            yield client
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
-
-
-def _wait_until_up(client: httpx.Client, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"serve exited with {server.returncode}")
-        try:
-            client.get("/")
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit("serve did not start within 30 s")
+    command = (*harness.POSTBOARD, "serve", "--workers", str(workers))
+    with (
+        harness.serving(command, environment, folder / "serve.log") as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        yield client
 
 
 def _timed_login(client: httpx.Client, email: str, password: str, expected_status: int) -> float:
@@ -133,7 +72,7 @@ def measure(client: httpx.Client, attempts: int) -> dict[str, list[float]]:
 def main(args: argparse.Namespace) -> None:
     with (
         tempfile.TemporaryDirectory() as folder,
-        _database(args.database, Path(folder)) as database_url,
+        harness.scratch_database(args.database) as database_url,
         _server(database_url, args.workers, Path(folder)) as client,
     ):
         timings = measure(client, args.attempts)
