@@ -1,6 +1,7 @@
 """The database: engines and pools, the per-request session, reads, and where the two engines differ."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -16,9 +17,6 @@ from postboard.orm import Base
 from postboard.reads import AnySelect, AsyncpgReads, Reads, Row, SQLAlchemyReads
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
-# Read by the SQLite `begin` hook: a writing request takes the write lock up front, because a
-# transaction that reads first and writes later fails at once (no busy wait) when another wrote meanwhile.
-_SQLITE_BEGIN = "postboard_sqlite_begin"
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ class PoolSettings:
 
 
 def make_engine(
-    database_url: str, pool: PoolSettings | None = None, *, sqlite_begin: str = "DEFERRED"
+    database_url: str, pool: PoolSettings | None = None, *, sqlite_begin: str | None = "DEFERRED"
 ) -> AsyncEngine:
     pool = pool or PoolSettings()
     if _is_in_memory(database_url):
@@ -51,8 +49,9 @@ def make_engine(
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
-    """Foreign keys on, WAL, a busy timeout, and transactions begun by us (pysqlite's own BEGIN is lazy)."""
+def _configure_sqlite(engine: AsyncEngine, begin: str | None) -> None:
+    """Foreign keys on, WAL, a busy timeout, and transactions begun by us (pysqlite's own BEGIN is lazy);
+    with `begin` None, none at all: each statement is its own transaction, as reads of one statement need."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -69,9 +68,11 @@ def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
         # SQLite's own lower() folds ASCII only; titles are searched case-insensitively in any script.
         dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(f"BEGIN {begin}")
+    if begin is not None:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def on_begin(connection: Any) -> None:
+            connection.exec_driver_sql(f"BEGIN {begin}")
 
 
 def _is_in_memory(database_url: str) -> bool:
@@ -97,19 +98,21 @@ class Database:
         pool = pool or PoolSettings()
         if _is_in_memory(database_url):
             self.engine = self._read_engine = make_engine(database_url)
-            self._engines = [self.engine]
+            self.engines = [self.engine]
             self._reads: Reads = SQLAlchemyReads(self.engine)
         elif make_url(database_url).get_backend_name() == "sqlite":
             one_writer = PoolSettings(size=1, max_overflow=0, timeout_seconds=pool.timeout_seconds)
+            # IMMEDIATE: a writing transaction takes the write lock up front, because one that reads first
+            # and writes later fails at once (no busy wait) when another process wrote meanwhile.
             self.engine = make_engine(database_url, one_writer, sqlite_begin="IMMEDIATE")
-            self._read_engine = make_engine(database_url, pool)
-            self._engines = [self.engine, self._read_engine]
+            self._read_engine = make_engine(database_url, pool, sqlite_begin=None)
+            self.engines = [self.engine, self._read_engine]
             self._reads = SQLAlchemyReads(self._read_engine)
         else:
             self.engine = make_engine(database_url, pool)
             # A reading transaction needs no BEGIN and ROLLBACK: autocommit spares it the round trips.
             self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._engines = [self.engine]
+            self.engines = [self.engine]
             self._reads = AsyncpgReads(self.engine, pool.size, pool.timeout_seconds)
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -127,8 +130,28 @@ class Database:
 
     async def dispose(self) -> None:
         await self._reads.close()
-        for engine in self._engines:
+        for engine in self.engines:
             await engine.dispose()
+
+
+@contextmanager
+def recorded_statements(database: Database) -> Iterator[list[str]]:
+    """The SQL of every statement `database` sends while the block runs, by either path: for tests and
+    benchmarks that hold the number of statements a request costs."""
+    statements: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    for engine in database.engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
+    database._reads.observers.append(statements.append)
+    try:
+        yield statements
+    finally:
+        database._reads.observers.remove(statements.append)
+        for engine in database.engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def get_database(request: Request) -> Database:

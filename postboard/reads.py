@@ -8,7 +8,7 @@ On SQLite each call is a hop to aiosqlite's thread anyway, so reads keep SQLAlch
 Rows come back as asyncpg `Record`s or SQLAlchemy `RowMapping`s: both are read by column name.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import asyncpg
@@ -42,6 +42,9 @@ class DatabaseUnavailable(Exception):
 
 
 class Reads(Protocol):
+    # Told the SQL of each statement sent past SQLAlchemy (whose own statements its events report).
+    observers: list[Callable[[str], None]]
+
     async def open(self) -> None: ...
 
     async def fetch(self, statement: AnySelect, parameters: dict[str, Any]) -> Sequence[Row]: ...
@@ -54,6 +57,7 @@ class SQLAlchemyReads:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self.observers: list[Callable[[str], None]] = []
 
     async def open(self) -> None:
         pass
@@ -85,6 +89,7 @@ class AsyncpgReads:
         self._timeout_seconds = timeout_seconds
         self._pool: asyncpg.Pool | None = None
         self._compiled: dict[AnySelect, tuple[str, tuple[str, ...]]] = {}
+        self.observers: list[Callable[[str], None]] = []
 
     async def open(self) -> None:
         _, arguments = self._engine.dialect.create_connect_args(self._engine.url)
@@ -106,6 +111,8 @@ class AsyncpgReads:
         assert self._pool is not None, "open() the reads before fetching"
         sql, parameter_names = self._compile(statement)
         arguments = [parameters[name] for name in parameter_names]
+        for observe in self.observers:
+            observe(sql)
         try:
             async with self._pool.acquire(timeout=self._timeout_seconds) as connection:
                 rows: Sequence[Row] = await connection.fetch(sql, *arguments)
