@@ -32,6 +32,13 @@ DEFAULT_POOL_TIMEOUT_SECONDS = 30.0
 FALLBACK_SECRET_KEY_FILE = Path(".postboard-secret-key")
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (taskset and cgroup cpusets included), where the OS says."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _split_commas(value: object) -> object:
     """`A,B` in the environment; a list when given in code."""
     if isinstance(value, str):
@@ -71,7 +78,7 @@ class Settings(BaseSettings):
     database_pool_timeout: float = Field(default=DEFAULT_POOL_TIMEOUT_SECONDS, gt=0, le=3600)
     secret_key: SecretStr | None = None
     access_token_expire_minutes: int = Field(default=30, gt=0, le=60 * 24 * 365)
-    password_hashing_threads: int = Field(default=max(os.cpu_count() or 1, 1), gt=0, le=64)
+    password_hashing_threads: int = Field(default_factory=available_cpus, gt=0, le=64)
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     refresh_token_expire_days: int = Field(default=14, gt=0, le=365)

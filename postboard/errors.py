@@ -12,10 +12,12 @@ from fastapi.responses import JSONResponse
 from limits.errors import StorageError
 from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from postboard.headers import security_headers
+from postboard.reads import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +67,12 @@ class Unauthorized(DomainError):
 
 class Unavailable(DomainError):
     """Raised by no code: documents the 503 answered when the database or the throttling counters'
-    Redis cannot be reached."""
+    Redis cannot be reached, or every pooled database connection stayed busy past the pool timeout."""
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    description = "The database or the rate limiter is unreachable; Retry-After says when to try again"
+    description = (
+        "The database or the rate limiter is unreachable or busy; Retry-After says when to try again"
+    )
     has_retry_after = True
 
 
@@ -274,9 +278,9 @@ def install_error_handlers(app: FastAPI, check_authentication: AuthenticationChe
     app.add_exception_handler(status.HTTP_400_BAD_REQUEST, undecodable_body)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, _method_not_allowed_handler)
-    # Lost connections and refused connects to the database.
+    # Lost connections and refused connects to the database, and no pooled connection free in time.
     database_unavailable = _unavailable_handler("database", DATABASE_UNAVAILABLE)
-    for error_type in (OperationalError, InterfaceError, ConnectionError):
+    for error_type in (OperationalError, InterfaceError, ConnectionError, PoolTimeout, DatabaseUnavailable):
         app.add_exception_handler(error_type, database_unavailable)
     # Throttling fails closed: without its counters, logins and registrations wait rather than go unchecked.
     app.add_exception_handler(StorageError, _unavailable_handler("rate limiter", RATE_LIMITER_UNAVAILABLE))

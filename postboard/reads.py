@@ -9,7 +9,7 @@ Rows come back as asyncpg `Record`s or SQLAlchemy `RowMapping`s: both are read b
 """
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 from sqlalchemy import Boolean, Integer, Select, String
@@ -88,7 +88,7 @@ class AsyncpgReads:
         self._pool_size = pool_size
         self._timeout_seconds = timeout_seconds
         self._pool: asyncpg.Pool | None = None
-        self._compiled: dict[AnySelect, tuple[str, tuple[str, ...]]] = {}
+        self._compiled: dict[AnySelect, _Compiled] = {}
         self.observers: list[Callable[[str], None]] = []
 
     async def open(self) -> None:
@@ -109,8 +109,8 @@ class AsyncpgReads:
 
     async def fetch(self, statement: AnySelect, parameters: dict[str, Any]) -> Sequence[Row]:
         assert self._pool is not None, "open() the reads before fetching"
-        sql, parameter_names = self._compile(statement)
-        arguments = [parameters[name] for name in parameter_names]
+        sql, parameter_names, literals = self._compile(statement)
+        arguments = [parameters[name] if name in parameters else literals[name] for name in parameter_names]
         for observe in self.observers:
             observe(sql)
         try:
@@ -120,20 +120,30 @@ class AsyncpgReads:
             raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
         return rows
 
-    def _compile(self, statement: AnySelect) -> tuple[str, tuple[str, ...]]:
-        """The statement's SQL and the names of its parameters in `$n` order; compiled on first use."""
+    def _compile(self, statement: AnySelect) -> "_Compiled":
+        """The statement's SQL, its parameters' names in `$n` order, and the values of those it holds
+        itself (`literal()`s); compiled on first use."""
         compiled = self._compiled.get(statement)
         if compiled is None:
             for column in statement.selected_columns:
                 if not isinstance(column.type, _NATIVE_TYPES):
                     raise TypeError(f"reads cannot convert {column.type!r} (column {column.key!r})")
             sql = statement.compile(dialect=self._engine.dialect)
-            compiled = self._compiled[statement] = (sql.string, tuple(sql.positiontup or ()))
+            literals = {name: bind.value for name, bind in sql.binds.items() if not bind.required}
+            compiled = self._compiled[statement] = _Compiled(
+                sql.string, tuple(sql.positiontup or ()), literals
+            )
         return compiled
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
+
+
+class _Compiled(NamedTuple):
+    sql: str
+    parameter_names: tuple[str, ...]
+    literals: dict[str, Any]
 
 
 async def _keep_as_is(_connection: asyncpg.Connection) -> None:

@@ -5,8 +5,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from postboard.app import create_app
+from postboard.app import create_app, root_router
+from postboard.auth.router import router as auth_router
+from postboard.posts.router import router as posts_router
+from postboard.users.router import router as users_router
+from postboard.votes.router import router as votes_router
 from tests.conftest import make_settings
 
 PROTECTED_OPERATIONS = [
@@ -143,3 +148,23 @@ async def test_lifespan_logs_the_course_message(database_url: str, caplog: pytes
         ]
 
     assert "Database connection was successful!" in messages
+
+
+def test_the_routes_are_described_as_include_router_would_describe_them() -> None:
+    # install_routes puts the routers' routes in the app's own list instead of including the routers:
+    # nothing of their description may be lost (a FastAPI upgrade that changed this would fail here).
+    app = create_app(make_settings("sqlite+aiosqlite://"))
+    reference = FastAPI(title=app.title, version=app.version, summary=app.summary)
+    for router in (root_router, posts_router, users_router, auth_router, votes_router):
+        reference.include_router(router)
+
+    assert app.openapi() == reference.openapi()
+
+
+def test_the_most_requested_routes_are_tried_first() -> None:
+    app = create_app(make_settings("sqlite+aiosqlite://"))
+
+    paths = [getattr(route, "path", None) for route in app.router.routes]
+
+    assert paths[:4] == ["/", "/posts/", "/posts", "/posts/{id}"]
+    assert paths[-4:] == ["/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"]

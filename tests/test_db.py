@@ -1,17 +1,27 @@
 """The schema as the migrations build it, and the engine settings the app relies on."""
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from alembic import command
 from fastapi import FastAPI
-from sqlalchemy import delete, func, insert, inspect, select, text
+from sqlalchemy import Numeric, delete, func, insert, inspect, literal, select, text
 
+from postboard.app import create_app
 from postboard.db import Database
 from postboard.migrations import alembic_config, upgrade_to_head
 from postboard.models import Post, User, Vote
-from tests.conftest import new_postgres_database
+from tests.conftest import (
+    DEFAULT_PASSWORD,
+    count_rows,
+    delete_all_rows,
+    log_in,
+    make_settings,
+    new_postgres_database,
+)
 from tests.schema import schema_differences
 
 
@@ -83,3 +93,138 @@ async def test_deleting_a_user_removes_their_posts_and_votes_in_the_database(app
         assert await connection.scalar(select(func.count()).select_from(Post)) == 0
         assert await connection.scalar(select(func.count()).select_from(Vote)) == 0
         assert await connection.scalar(text("SELECT count(*) FROM users")) == 1
+
+
+def _database_url(engine: str, tmp_path: Path) -> Iterator[str]:
+    if engine == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        return
+    with new_postgres_database() as database_url:
+        yield database_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of the test's own with no schema yet."""
+    yield from _database_url(request.param, tmp_path)
+
+
+def test_the_vote_count_migration_counts_the_votes_already_there(empty_database_url: str) -> None:
+    command.upgrade(alembic_config(empty_database_url), "0002")
+
+    async def add_votes() -> None:
+        database = Database(empty_database_url)
+        try:
+            async with database.engine.begin() as connection:
+                # Plain SQL: the models already have columns that schema 0002 lacks.
+                for statement in (
+                    "INSERT INTO users (id, email, password_hash) VALUES "
+                    "(1, 'a@example.com', 'x'), (2, 'b@example.com', 'x')",
+                    "INSERT INTO posts (id, title, content, owner_id) VALUES "
+                    "(1, 't', 'c', 1), (2, 't', 'c', 1)",
+                    "INSERT INTO votes (post_id, user_id) VALUES (1, 1), (1, 2), (2, 2)",
+                ):
+                    await connection.execute(text(statement))
+        finally:
+            await database.dispose()
+
+    async def counts() -> list[tuple[int, int]]:
+        database = Database(empty_database_url)
+        try:
+            async with database.engine.connect() as connection:
+                rows = await connection.execute(select(Post.id, Post.vote_count).order_by(Post.id))
+                return [(post_id, votes) for post_id, votes in rows]
+        finally:
+            await database.dispose()
+
+    asyncio.run(add_votes())
+    upgrade_to_head(empty_database_url)
+
+    assert asyncio.run(counts()) == [(1, 2), (2, 1)]
+
+
+async def test_a_request_that_waits_past_the_pool_timeout_is_a_503(database_url: str) -> None:
+    settings = make_settings(database_url, database_pool_size=1, database_pool_timeout=0.2)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+            registered = await client.post(
+                "/users/", json={"email": "a@example.com", "password": DEFAULT_PASSWORD}
+            )
+            assert registered.status_code == 201, registered.text
+            token = (await log_in(client, "a@example.com", DEFAULT_PASSWORD)).access
+            # The pool's only connection is taken for longer than the timeout.
+            async with application.state.database.engine.connect() as held:
+                await held.execute(text("SELECT 1"))
+                response = await client.post(
+                    "/posts/",
+                    json={"title": "t", "content": "c"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+        await delete_all_rows(application)
+
+    assert response.status_code == 503, response.text
+    assert response.json() == {"detail": "The database is unavailable, try again shortly"}
+    assert response.headers["retry-after"].isdigit()
+
+
+async def test_a_read_that_waits_past_the_pool_timeout_is_a_503(postgresql_url: str) -> None:
+    settings = make_settings(postgresql_url, database_pool_size=1, database_pool_timeout=0.2)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+            registered = await client.post(
+                "/users/", json={"email": "a@example.com", "password": DEFAULT_PASSWORD}
+            )
+            assert registered.status_code == 201, registered.text
+            token = (await log_in(client, "a@example.com", DEFAULT_PASSWORD)).access
+            # The read pool's only connection sleeps for longer than the timeout.
+            slow_read = asyncio.create_task(
+                application.state.database.fetch(select(literal(1)).where(func.pg_sleep(1).is_not(None)))
+            )
+            await asyncio.sleep(0.1)
+            response = await client.get("/posts/", headers={"Authorization": f"Bearer {token}"})
+            await slow_read
+        await delete_all_rows(application)
+
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"].isdigit()
+
+
+async def test_reads_refuse_a_column_type_asyncpg_would_not_return_as_the_app_expects(
+    postgresql_url: str,
+) -> None:
+    database = Database(postgresql_url)
+    await database.open()
+    try:
+        with pytest.raises(TypeError, match="Numeric"):
+            await database.fetch(select(literal(1.5, Numeric()).label("amount")))
+    finally:
+        await database.dispose()
+
+
+async def test_sqlite_writers_of_one_process_take_turns_without_being_refused(sqlite_url: str) -> None:
+    application = create_app(make_settings(sqlite_url, database_pool_timeout=60))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+            registered = await client.post(
+                "/users/", json={"email": "a@example.com", "password": DEFAULT_PASSWORD}
+            )
+            assert registered.status_code == 201, registered.text
+            headers = {
+                "Authorization": f"Bearer {(await log_in(client, 'a@example.com', DEFAULT_PASSWORD)).access}"
+            }
+            responses = await asyncio.gather(
+                *(
+                    client.post("/posts/", json={"title": f"t{n}", "content": "c"}, headers=headers)
+                    for n in range(64)
+                )
+            )
+            created = await count_rows(application, Post)
+        await delete_all_rows(application)
+
+    assert [response.status_code for response in responses] == [201] * 64
+    assert created == 64

@@ -368,7 +368,7 @@ async def test_another_origin_is_not_allowed(database_url: str) -> None:
     assert_no_credentials(simple)
 
 
-async def test_a_simple_request_from_the_origin_may_read_retry_after(database_url: str) -> None:
+async def test_a_simple_request_from_the_origin_may_read_retry_after_and_link(database_url: str) -> None:
     async with serving(database_url, cors_origins=[APP_ORIGIN]) as (_, client):
         response = await client.get("/", headers={"Origin": APP_ORIGIN})
 
@@ -376,6 +376,7 @@ async def test_a_simple_request_from_the_origin_may_read_retry_after(database_ur
     assert response.headers.get("access-control-allow-origin") == APP_ORIGIN
     exposed = [name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")]
     assert "retry-after" in exposed
+    assert "link" in exposed  # the listing's next page
     assert_no_credentials(response)
     assert_security_headers(response)
 

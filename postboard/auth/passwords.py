@@ -1,8 +1,14 @@
 """Password hashing: Argon2id in worker threads, so that hashing never blocks the event loop."""
 
+import asyncio
+import contextlib
+import ctypes
 import logging
+import os
+import threading
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, TypeVar
 
 import anyio
 from pwdlib import PasswordHash
@@ -11,6 +17,28 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 logger = logging.getLogger(__name__)
+_Result = TypeVar("_Result")
+
+# Hashing threads run at the lowest priority: a login waits a little longer for the CPU, but reads and
+# writes on the event loop are not slowed down by a storm of logins.
+_HASHING_NICENESS = 19
+# glibc's malloc gives a freed block of this size or more back to the system at once.
+_MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
+
+
+def _return_large_blocks_to_the_system() -> None:
+    """Each Argon2 hash allocates 19 MiB. Once such a block has been freed, glibc raises its mmap threshold
+    above it and serves later ones from each thread's arena, which then keeps 19 MiB for good: memory
+    grows with every thread that ever hashed. A fixed threshold turns that off. Elsewhere, nothing to do."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+
+
+_return_large_blocks_to_the_system()
 
 # OWASP's recommended Argon2id parameters: 19 MiB of memory, 2 passes, 1 lane. The first hasher makes new
 # hashes; bcrypt is there to verify the course's `$2b$12$...` hashes, which are then replaced.
@@ -51,15 +79,35 @@ def _verify_and_update(password: str, password_hash: str) -> Verdict:
     return Verdict(matches, new_hash)
 
 
+def _lower_this_threads_priority() -> None:
+    # On Linux, PRIO_PROCESS with a thread's id sets that thread's niceness alone; elsewhere hashing keeps
+    # the default priority.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _HASHING_NICENESS)
+
+
 class PasswordHasher:
-    """Hashes and verifies passwords with at most `max_threads` hashes running at once."""
+    """Hashes and verifies passwords on `max_threads` threads of its own, at most that many at once.
+
+    Threads of its own, not a shared pool: few threads ever hash, so few keep malloc arenas, and they can
+    run at the lowest priority.
+    """
 
     def __init__(self, max_threads: int) -> None:
         self._limiter = anyio.CapacityLimiter(max_threads)
+        self._threads = ThreadPoolExecutor(
+            max_threads, thread_name_prefix="postboard-hashing", initializer=_lower_this_threads_priority
+        )
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def hash(self, password: str) -> str:
         async with self._limiter:
-            return await anyio.to_thread.run_sync(_password_hash.hash, password)
+            return await self._run(_password_hash.hash, password)
+
+    async def _run(self, function: Callable[..., _Result], *arguments: object) -> _Result:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *arguments)
 
     async def verify(
         self, password: str, password_hash: str | None, admission: Admission | None = None
@@ -76,7 +124,7 @@ class PasswordHasher:
             # `is None`, not `or`: an empty stored hash must not fall back to the dummy, whose password is
             # in this file.
             stored_hash = _DUMMY_HASH if password_hash is None else password_hash
-            verdict = await anyio.to_thread.run_sync(_verify_and_update, password, stored_hash)
+            verdict = await self._run(_verify_and_update, password, stored_hash)
             matches = verdict.matches and password_hash is not None
             if admission is not None:
                 await admission.settle(matches)

@@ -16,7 +16,7 @@ from postboard.auth.schemas import RefreshRequest, Token, UserLogin
 from postboard.db import AppDatabase, Session
 from postboard.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable, responses
 
-router = APIRouter(tags=["Authentication"], route_class=AuthenticatedRoute)
+router = APIRouter(tags=["Authentication"], responses=responses(Unavailable), route_class=AuthenticatedRoute)
 
 
 def _do_not_store(response: Response) -> None:

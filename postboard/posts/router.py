@@ -6,7 +6,7 @@ from pydantic import AfterValidator
 
 from postboard.auth.dependencies import AuthenticatedRoute, CallerFromToken, CurrentUser
 from postboard.db import AppDatabase, Session
-from postboard.errors import Forbidden, NotFound, Unauthorized, responses
+from postboard.errors import Forbidden, NotFound, Unauthorized, Unavailable, responses
 from postboard.fields import StorableStr
 from postboard.orm import MAX_OFFSET
 from postboard.posts import service
@@ -16,7 +16,10 @@ from postboard.posts.schemas import Post, PostCreate, PostOut
 from postboard.routing import CollectionRouter
 
 router = CollectionRouter(
-    prefix="/posts", tags=["Posts"], responses=responses(Unauthorized), route_class=AuthenticatedRoute
+    prefix="/posts",
+    tags=["Posts"],
+    responses=responses(Unauthorized, Unavailable),
+    route_class=AuthenticatedRoute,
 )
 
 

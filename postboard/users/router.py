@@ -26,7 +26,9 @@ from postboard.users.models import User
 from postboard.users.schemas import AccountDeletion, PasswordChange, UserCreate, UserOut, UserUpdate
 from postboard.users.service import PasswordCheck
 
-router = CollectionRouter(prefix="/users", tags=["Users"], route_class=AuthenticatedRoute)
+router = CollectionRouter(
+    prefix="/users", tags=["Users"], responses=responses(Unavailable), route_class=AuthenticatedRoute
+)
 # What a route that checks the caller's password can answer besides success.
 _PASSWORD_CHECKED = (Unauthorized, Forbidden, TooManyRequests, Unavailable)
 

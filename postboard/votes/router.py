@@ -2,12 +2,14 @@ from fastapi import status
 
 from postboard.auth.dependencies import AuthenticatedRoute, CurrentUser
 from postboard.db import Session
-from postboard.errors import Conflict, NotFound, Unauthorized, responses
+from postboard.errors import Conflict, NotFound, Unauthorized, Unavailable, responses
 from postboard.routing import CollectionRouter
 from postboard.votes import service
 from postboard.votes.schemas import VoteIn, VoteResult
 
-router = CollectionRouter(prefix="/vote", tags=["Vote"], route_class=AuthenticatedRoute)
+router = CollectionRouter(
+    prefix="/vote", tags=["Vote"], responses=responses(Unavailable), route_class=AuthenticatedRoute
+)
 
 
 @router.post(

@@ -7,6 +7,7 @@ import hmac
 import json
 import re
 import string
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any
 import jwt
 import pytest
 
+from postboard.auth import tokens
 from postboard.auth.models import SESSION_ID_LENGTH
 from postboard.auth.tokens import (
     CLOCK_LEEWAY,
@@ -22,6 +24,7 @@ from postboard.auth.tokens import (
     AccessClaims,
     InvalidToken,
     TokenConfig,
+    TokenVerifier,
     compose_refresh_token,
     create_access_token,
     hash_refresh_secret,
@@ -111,8 +114,10 @@ def decoded(token: str) -> dict[str, Any]:
 
 
 def assert_refused(token: str, config: TokenConfig = CONFIG) -> None:
+    """Refused by PyJWT's verification, and by the verifier every request goes through."""
     with pytest.raises(InvalidToken):
         verify_access_token(token, config)
+    assert TokenVerifier(config).verify(token) is None
 
 
 # --- accepted -------------------------------------------------------------------------------------------
@@ -449,6 +454,80 @@ def test_valid_token_with_surrounding_garbage_is_refused() -> None:
 
 def test_refresh_token_is_refused_as_an_access_token() -> None:
     assert_refused(compose_refresh_token(SESSION_ID, new_refresh_secret()))
+
+
+# --- the verifier every request goes through ------------------------------------------------------------
+
+
+class CountedVerification:
+    """verify_access_token, counting its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, token: str, config: TokenConfig) -> AccessClaims:
+        self.calls += 1
+        return verify_access_token(token, config)
+
+
+@pytest.fixture
+def pyjwt_calls(monkeypatch: pytest.MonkeyPatch) -> CountedVerification:
+    counted = CountedVerification()
+    monkeypatch.setattr(tokens, "verify_access_token", counted)
+    return counted
+
+
+def test_the_verifier_accepts_what_pyjwt_accepts_and_remembers_it(pyjwt_calls: CountedVerification) -> None:
+    verifier = TokenVerifier(CONFIG)
+    token = create_access_token(USER_ID, SESSION_ID, CONFIG)
+
+    first, second = verifier.verify(token), verifier.verify(token)
+
+    assert first == second == verify_access_token(token, CONFIG)
+    assert pyjwt_calls.calls == 1
+
+
+def test_a_remembered_token_is_refused_once_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = TokenVerifier(CONFIG)
+    token = create_access_token(USER_ID, SESSION_ID, CONFIG)
+    claims = verifier.verify(token)
+    assert claims is not None
+
+    monkeypatch.setattr(time, "time", lambda: claims.expires_at + leeway_seconds() - 1)
+    assert verifier.verify(token) == claims
+    monkeypatch.setattr(time, "time", lambda: claims.expires_at + leeway_seconds())
+    assert verifier.verify(token) is None
+
+
+def test_a_token_signed_with_another_key_never_reaches_pyjwt(pyjwt_calls: CountedVerification) -> None:
+    verifier = TokenVerifier(CONFIG)
+
+    for token in (
+        create_access_token(USER_ID, SESSION_ID, replace(CONFIG, secret_key=OTHER_KEY)),
+        hand_signed(claims(), alg="HS512"),
+        "garbage",
+        "a.b.c",
+    ):
+        assert verifier.verify(token) is None
+    assert pyjwt_calls.calls == 0
+
+
+def test_refused_tokens_are_not_remembered(pyjwt_calls: CountedVerification) -> None:
+    verifier = TokenVerifier(CONFIG)
+    expired = hand_signed(claims(exp=now() - 3600))
+
+    assert verifier.verify(expired) is None
+    assert verifier.verify(expired) is None
+    assert pyjwt_calls.calls == 2
+
+
+def test_the_verifier_remembers_at_most_its_capacity(pyjwt_calls: CountedVerification) -> None:
+    verifier = TokenVerifier(CONFIG, capacity=2)
+    first, second, third = (create_access_token(USER_ID, SESSION_ID, CONFIG) for _ in range(3))
+    for token in (first, second, third, first):
+        assert verifier.verify(token) is not None
+
+    assert pyjwt_calls.calls == 4  # the first was forgotten when the third came
 
 
 # --- refresh-token helpers ------------------------------------------------------------------------------
