@@ -9,9 +9,8 @@ Settings, from the environment:
   `sqlite+aiosqlite:///`); default Postboard's `sqlite:///./postboard.db`.
 - BASELINE_VIEWER_ID: the user every request acts as (default 1).
 - BASELINE_POOL_SIZE: database connections (default 10).
-- BASELINE_POOL_RESET: `asyncpg` (default) lets asyncpg's pool send its reset query each time a connection is
-  released; `off` skips it, as Postboard's autocommit reads do (SQLAlchemy resets nothing outside a
-  transaction).
+- BASELINE_POOL_RESET: `off` (default) skips the reset query asyncpg's pool sends each time a connection is
+  released, as Postboard's read pool does (a read leaves no session state behind); `asyncpg` sends it.
 
 Every statement is one round trip in autocommit; vote counts are read from `posts.vote_count`, which
 database triggers keep.
@@ -252,7 +251,7 @@ async def vote(request: Request) -> JSONResponse:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.viewer_id = int(os.environ.get("BASELINE_VIEWER_ID", "1"))
-    reset = os.environ.get("BASELINE_POOL_RESET", "asyncpg")
+    reset = os.environ.get("BASELINE_POOL_RESET", "off")
     if reset not in ("asyncpg", "off"):
         raise SystemExit(f"BASELINE_POOL_RESET must be asyncpg or off, not {reset!r}")
     app.state.database = await open_database(

@@ -158,6 +158,25 @@ class Server:
             )
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system, all threads) that a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def postgres_cpu_seconds() -> float:
+    """The CPU time used so far by every PostgreSQL process of this machine, where the database under test
+    runs: its backends are long-lived (pooled), so the difference over a run is that run's database work."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                total += cpu_seconds(int(comm.parent.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the process ended meanwhile
+    return total
+
+
 @contextmanager
 def serving(
     command: Sequence[str], env: dict[str, str], log_path: Path, cpu: int | None = None

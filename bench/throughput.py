@@ -161,7 +161,19 @@ def side_url(side: Side, fixtures: Fixtures) -> str:
     return fixtures.servers[side.app].url + side.scenario.path.format(post_id=fixtures.post_id)
 
 
-def run_side(side: Side, fixtures: Fixtures, options: argparse.Namespace, seconds: int) -> harness.WrkResult:
+@dataclass(frozen=True)
+class Run:
+    """One wrk run, and the CPU time the server and PostgreSQL spent on it."""
+
+    wrk: harness.WrkResult
+    server_cpu_seconds: float
+    database_cpu_seconds: float
+
+    def cpu_us_per_request(self, seconds: float) -> float:
+        return seconds / max(self.wrk.requests, 1) * 1e6
+
+
+def run_side(side: Side, fixtures: Fixtures, options: argparse.Namespace, seconds: int) -> Run:
     scenario = side.scenario
     if scenario.votes:
         delete_votes(fixtures)
@@ -176,7 +188,14 @@ def run_side(side: Side, fixtures: Fixtures, options: argparse.Namespace, second
         script=script,
         script_args=[str(fixtures.published_ids_file)] if scenario.votes else [],
     )
-    return harness.run_wrk(command)
+    server_pid = fixtures.servers[side.app].process.pid
+    server_before, database_before = harness.cpu_seconds(server_pid), harness.postgres_cpu_seconds()
+    wrk = harness.run_wrk(command)
+    return Run(
+        wrk,
+        harness.cpu_seconds(server_pid) - server_before,
+        harness.postgres_cpu_seconds() - database_before,
+    )
 
 
 def delete_votes(fixtures: Fixtures) -> None:
@@ -208,14 +227,14 @@ def check_responses(comparison: Comparison, fixtures: Fixtures) -> None:
 @dataclass(frozen=True)
 class ComparisonResult:
     comparison: Comparison
-    subject: list[harness.WrkResult]
-    reference: list[harness.WrkResult]
+    subject: list[Run]
+    reference: list[Run]
 
     @property
     def ratios(self) -> list[float]:
         """Subject over reference, run by run: each pair ran back to back, under the same noise."""
         return [
-            s.requests_per_second / r.requests_per_second
+            s.wrk.requests_per_second / r.wrk.requests_per_second
             for s, r in zip(self.subject, self.reference, strict=True)
         ]
 
@@ -227,13 +246,13 @@ def compare(
     sides = (comparison.reference, comparison.subject)
     for side in sides:
         run_side(side, fixtures, options, options.warmup)
-    results: dict[Side, list[harness.WrkResult]] = {side: [] for side in sides}
+    results: dict[Side, list[Run]] = {side: [] for side in sides}
     for run in range(options.runs):
         for side in sides if run % 2 == 0 else sides[::-1]:  # alternating, so drift hits both sides alike
             result = run_side(side, fixtures, options, options.duration)
             results[side].append(result)
             print(
-                f"{label}: {side.label}, run {run + 1}: {result.requests_per_second:,.0f} req/s",
+                f"{label}: {side.label}, run {run + 1}: {result.wrk.requests_per_second:,.0f} req/s",
                 file=sys.stderr,
             )
     return ComparisonResult(comparison, results[comparison.subject], results[comparison.reference])
@@ -318,15 +337,22 @@ def published_ids_file(database_url: str, folder: Path) -> Path:
 # The report
 
 
-def summary(results: Sequence[harness.WrkResult]) -> str:
-    rates = [result.requests_per_second for result in results]
+def summary(runs: Sequence[Run]) -> str:
+    rates = [run.wrk.requests_per_second for run in runs]
     return f"{statistics.median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
 
 
-def latencies(results: Sequence[harness.WrkResult]) -> str:
-    p50 = statistics.median(result.latency_ms["50%"] for result in results)
-    p99 = statistics.median(result.latency_ms["99%"] for result in results)
+def latencies(runs: Sequence[Run]) -> str:
+    p50 = statistics.median(run.wrk.latency_ms["50%"] for run in runs)
+    p99 = statistics.median(run.wrk.latency_ms["99%"] for run in runs)
     return f"{p50:.1f} / {p99:.1f}"
+
+
+def cpu_per_request(runs: Sequence[Run]) -> str:
+    """Median CPU µs per request of the server, then of PostgreSQL: where each request's cost lands."""
+    server = statistics.median(run.cpu_us_per_request(run.server_cpu_seconds) for run in runs)
+    database = statistics.median(run.cpu_us_per_request(run.database_cpu_seconds) for run in runs)
+    return f"{server:,.0f} / {database:,.0f}"
 
 
 def ratio_cell(result: ComparisonResult) -> str:
@@ -342,11 +368,11 @@ def target_cell(result: ComparisonResult) -> str:
     return f"≥ {target:g}: {'met' if statistics.median(result.ratios) >= target else 'MISSED'}"
 
 
-def flags(side: Side, results: Sequence[harness.WrkResult]) -> list[str]:
+def flags(side: Side, runs: Sequence[Run]) -> list[str]:
     """Runs whose answers were not what the scenario expects (more than 1% off), or lost connections."""
     found = []
     expected_2xx = side.scenario.expected_status < 300
-    for run, result in enumerate(results, 1):
+    for run, result in enumerate((run.wrk for run in runs), 1):
         unexpected = result.unexpected_share if expected_2xx else 1 - result.unexpected_share
         if unexpected > UNEXPECTED_SHARE_FLAGGED:
             found.append(
@@ -364,17 +390,18 @@ def database_section(report: DatabaseReport) -> str:
     lines = [
         f"### {report.database}",
         "",
-        "| measured | req/s median (min-max) | p50 / p99 ms | against | req/s median (min-max) "
-        "| p50 / p99 ms | ratio (min-max) | target |",
-        "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- |",
+        "| measured | req/s median (min-max) | p50 / p99 ms | CPU µs/req server / db | against "
+        "| req/s median (min-max) | p50 / p99 ms | CPU µs/req server / db | ratio (min-max) | target |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     problems = []
     for result in report.results:
         subject, reference = result.comparison.subject, result.comparison.reference
         lines.append(
             f"| {subject.label} | {summary(result.subject)} | {latencies(result.subject)} "
+            f"| {cpu_per_request(result.subject)} "
             f"| {reference.label} | {summary(result.reference)} | {latencies(result.reference)} "
-            f"| {ratio_cell(result)} | {target_cell(result)} |"
+            f"| {cpu_per_request(result.reference)} | {ratio_cell(result)} | {target_cell(result)} |"
         )
         problems += flags(subject, result.subject) + flags(reference, result.reference)
     rss = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in report.peak_rss_mib.items())
@@ -402,6 +429,9 @@ def report_text(reports: Sequence[DatabaseReport], options: argparse.Namespace) 
         "requests/s over its reference's, run pair by run pair.",
         f"- Data: `postboard seed --users {options.users} --posts {options.posts} --votes {options.votes} "
         "--seed 2026`; reads run before the writes.",
+        "- CPU µs/req: the CPU time (all threads) of the server process, and of every PostgreSQL process, "
+        "over a run, divided by its requests: where each request's cost lands. Both share the two CPUs with "
+        "wrk, so a ratio measures the app's cost and PostgreSQL's together.",
     ]
     for report in reports:
         lines += ["", database_section(report)]
@@ -438,8 +468,8 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument(
         "--baseline-pool-reset",
         choices=["asyncpg", "off"],
-        default="asyncpg",
-        help="asyncpg: the pool's reset query on each release (its default); off: none, as Postboard's reads",
+        default="off",
+        help="off (default): no reset query on release, as Postboard's reads; asyncpg: asyncpg's own default",
     )
     parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
     parser.add_argument(
