@@ -123,7 +123,7 @@ def seed(database_url: str, *, users: int, posts: int, votes: int) -> None:
     run_postboard("seed", *counts, "--seed", SEED, database_url=database_url)
 
 
-def emails(database_url: str, count: int) -> list[str]:
+def user_emails(database_url: str, count: int) -> list[str]:
     """The emails of the first COUNT users, oldest first: the seeded ones in a freshly seeded database."""
     rows = query(database_url, "SELECT email FROM users ORDER BY id LIMIT $1", count)
     if len(rows) < count:
@@ -151,14 +151,15 @@ def can_pin() -> bool:
     return shutil.which("taskset") is not None and len(_USABLE_CPUS) >= 2
 
 
-def server_cpu_count() -> int:
-    """How many CPUs a server started by `serving` with a CPU may run on."""
-    return 1 if can_pin() else len(_USABLE_CPUS)
+def server_cpus() -> set[int]:
+    """The CPUs a server started by `serving` on SERVER_CPU runs on."""
+    return {SERVER_CPU} if can_pin() else set(_USABLE_CPUS)
 
 
 def pin_this_process(cpu: int) -> None:
     """Runs this process, and the threads and processes it starts from now on, on CPU where the machine
-    allows: a load generator in Python on the load's core, or a measurement on the server's."""
+    allows: a load generator in Python on the load's core. A process started afterwards sees only that
+    CPU, so it cannot tell whether the machine pins: give it its CPUs explicitly (`server_cpus()`)."""
     if can_pin():
         os.sched_setaffinity(0, {cpu})
 

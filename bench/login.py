@@ -23,6 +23,7 @@ same run, alternating:
 import argparse
 import asyncio
 import itertools
+import os
 import statistics
 import sys
 import tempfile
@@ -75,12 +76,13 @@ def raw_verify_rate(password_hash: str, password: str, threads: int, seconds: fl
 
 @contextmanager
 def verifier_on_server_cpu() -> Iterator[ProcessPoolExecutor]:
-    """A process pinned to the server's CPU, for raw_verify_rate: the bench itself runs on the load's."""
+    """A process on the server's CPUs, for raw_verify_rate: the bench itself runs on the load's, which the
+    process inherits and leaves before any work."""
     with ProcessPoolExecutor(
         1,
         mp_context=get_context("spawn"),  # a fresh interpreter, not a fork of this one and its threads
-        initializer=harness.pin_this_process,
-        initargs=(harness.SERVER_CPU,),
+        initializer=os.sched_setaffinity,
+        initargs=(0, harness.server_cpus()),
     ) as executor:
         yield executor
 
@@ -196,7 +198,7 @@ def bench_database(
 ) -> DatabaseResult:
     with harness.scratch_database(database) as database_url:
         harness.seed(database_url, users=options.users, posts=options.posts, votes=options.votes)
-        emails = harness.emails(database_url, options.users)
+        emails = harness.user_emails(database_url, options.users)
         [(password_hash,)] = harness.query(
             database_url, "SELECT password_hash FROM users WHERE email = $1", emails[0]
         )
@@ -321,7 +323,7 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument(
         "--threads",
         type=int,
-        default=harness.server_cpu_count(),
+        default=len(harness.server_cpus()),
         help="hashing threads of the server and of the raw rate (default: the server's CPUs, %(default)s)",
     )
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent logins, more than --threads")

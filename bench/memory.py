@@ -277,7 +277,7 @@ def bench(options: argparse.Namespace, folder: Path) -> MemoryResult:
     with seeded_server(options, folder) as (server, database_url):
         published = harness.query(database_url, "SELECT id FROM posts WHERE published ORDER BY id")
         load = Load(
-            server, harness.emails(database_url, options.users), [post_id for (post_id,) in published]
+            server, harness.user_emails(database_url, options.users), [post_id for (post_id,) in published]
         )
         clients = [
             Client(

@@ -63,7 +63,7 @@ def writers(database: str, options: argparse.Namespace, folder: Path) -> Iterato
         with harness.serving(harness.POSTBOARD_SERVE, env, log_path, harness.SERVER_CPU) as server:
             tokens = [
                 harness.log_in(server.url, email, harness.SEEDED_PASSWORD)
-                for email in harness.emails(database_url, options.clients)
+                for email in harness.user_emails(database_url, options.clients)
             ]
             headers = ["Content-Type: application/json"]
             requests = [
