@@ -193,6 +193,12 @@ class Server:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def cpu_seconds(self) -> float:
+        """The CPU time the server process has used so far, all its threads together (user and system)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        utime, stime = int(fields[11]), int(fields[12])  # the stat file's 14th and 15th fields
+        return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mib(self) -> float:
         """The most memory the server process has held (VmHWM), read while it still runs."""
         return self.memory_kib("VmHWM") / 1024
