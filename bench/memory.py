@@ -17,7 +17,7 @@ cycle, away from the storm, and its VmHWM (the peak) at the end. "No growth" mea
 last answer is at most 5 MB above the RSS half-way: a leak of 50 bytes a request would add that over the
 last 100,000, while smaller moves come and go with the allocator and the database driver's caches.
 
-    .venv/bin/python bench/memory.py                                 # PostgreSQL, 200,000: ~20 min here
+    .venv/bin/python bench/memory.py                # PostgreSQL, 200,000: ~20 min on a busy 2-core box
     .venv/bin/python bench/memory.py --database sqlite
     .venv/bin/python bench/memory.py --requests 20000 --no-write    # a quick trial
 """
