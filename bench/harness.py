@@ -8,17 +8,22 @@ import asyncio
 import os
 import platform
 import re
+import secrets
+import shlex
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from argparse import ArgumentParser, Namespace, RawDescriptionHelpFormatter
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -28,11 +33,16 @@ import httpx
 from sqlalchemy import make_url
 
 from postboard.config import Settings
+from postboard.seed import DEMO_PASSWORD
 
+BENCH = Path(__file__).resolve().parent
 POSTGRES_ADMIN_URL = os.environ.get(
     "POSTBOARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 POSTBOARD = (sys.executable, "-m", "postboard")
+POSTBOARD_SERVE = (*POSTBOARD, "serve", "--host", "127.0.0.1", "--workers", "1")  # `--port N` is appended
+SEED = "2026"  # the same seed, the same rows, run after run
+SEEDED_PASSWORD = DEMO_PASSWORD  # every seeded user's
 START_TIMEOUT_SECONDS = 30
 PACKAGES = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "asyncpg", "aiosqlite", "pydantic")
 # The server and the load generator each get a core of their own when the machine has two.
@@ -107,6 +117,20 @@ def run_postboard(*args: str, database_url: str, stdin: str = "") -> None:
         raise SystemExit(f"postboard {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
+def seed(database_url: str, *, users: int, posts: int, votes: int) -> None:
+    """Migrates and fills the database with `postboard seed` (users share SEEDED_PASSWORD)."""
+    counts = ("--users", str(users), "--posts", str(posts), "--votes", str(votes))
+    run_postboard("seed", *counts, "--seed", SEED, database_url=database_url)
+
+
+def user_emails(database_url: str, count: int) -> list[str]:
+    """The emails of the first COUNT users, oldest first: the seeded ones in a freshly seeded database."""
+    rows = query(database_url, "SELECT email FROM users ORDER BY id LIMIT $1", count)
+    if len(rows) < count:
+        raise SystemExit(f"the database holds {len(rows)} users, not {count}")
+    return [email for (email,) in rows]
+
+
 # Servers
 
 
@@ -127,6 +151,31 @@ def can_pin() -> bool:
     return shutil.which("taskset") is not None and len(_USABLE_CPUS) >= 2
 
 
+def server_cpus() -> set[int]:
+    """The CPUs a server started by `serving` on SERVER_CPU runs on."""
+    return {SERVER_CPU} if can_pin() else set(_USABLE_CPUS)
+
+
+def pin_this_process(cpu: int) -> None:
+    """Runs this process, and the threads and processes it starts from now on, on CPU where the machine
+    allows: a load generator in Python on the load's core. A process started afterwards sees only that
+    CPU, so it cannot tell whether the machine pins: give it its CPUs explicitly (`server_cpus()`)."""
+    if can_pin():
+        os.sched_setaffinity(0, {cpu})
+
+
+def postboard_settings(database_url: str, *, rate_limits: bool, **settings: str) -> dict[str, str]:
+    """The environment of a bench's `postboard serve`: a random key, tokens that outlive any run, and
+    throttling as the bench states; SETTINGS add to it."""
+    return {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_hex(32),
+        "ACCESS_TOKEN_EXPIRE_MINUTES": "1440",  # the lifetime costs nothing per request
+        "RATE_LIMITS": "on" if rate_limits else "off",
+        **settings,
+    }
+
+
 def pinned(command: Sequence[str], cpu: int | None) -> list[str]:
     """The command run on one CPU where the machine allows (taskset execs it: the pid stays the same)."""
     if cpu is None or not can_pin():
@@ -136,17 +185,29 @@ def pinned(command: Sequence[str], cpu: int | None) -> list[str]:
 
 @dataclass
 class Server:
-    url: str
+    host: str
+    port: int
     process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
 
     def peak_rss_mib(self) -> float:
         """The most memory the server process has held (VmHWM), read while it still runs."""
+        return self.memory_kib("VmHWM") / 1024
+
+    def memory_kib(self, field: str) -> int:
+        """A memory figure of the server process from /proc/<pid>/status, e.g. VmRSS (now) or VmHWM (peak)."""
         self._require_single_process()
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+        match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
         if match is None:
-            raise SystemExit(f"no VmHWM in /proc/{self.process.pid}/status")
-        return int(match.group(1)) / 1024
+            raise SystemExit(f"no {field} in /proc/{self.process.pid}/status")
+        return int(match.group(1))
 
     def _require_single_process(self) -> None:
         """The app must run in the process started (one uvicorn worker), or its RSS would not be the app's."""
@@ -161,7 +222,8 @@ class Server:
 def cpu_seconds(pid: int) -> float:
     """The CPU time (user and system, all threads) that a running process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    utime, stime = int(fields[11]), int(fields[12])  # the stat file's 14th and 15th fields
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds() -> float:
@@ -192,7 +254,7 @@ def serving(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", process)
+    server = Server("127.0.0.1", port, process)
     try:
         _wait_until_up(server, log_path)
         yield server
@@ -300,19 +362,42 @@ def parse_wrk(output: str) -> WrkResult:
 
 def register_and_login(server_url: str, email: str, password: str) -> tuple[int, str]:
     """A new account on a running Postboard: its id, and a bearer access token."""
-    with httpx.Client(base_url=server_url, timeout=30) as client:
-        registered = client.post("/users/", json={"email": email, "password": password})
-        if registered.status_code != 201:
-            raise SystemExit(f"registering {email} answered {registered.status_code}: {registered.text}")
-        logged_in = client.post("/login", data={"username": email, "password": password})
-        if logged_in.status_code != 200:
-            raise SystemExit(f"logging in as {email} answered {logged_in.status_code}: {logged_in.text}")
+    registered = httpx.post(f"{server_url}/users/", json={"email": email, "password": password}, timeout=30)
+    if registered.status_code != 201:
+        raise SystemExit(f"registering {email} answered {registered.status_code}: {registered.text}")
     user_id: int = registered.json()["id"]
+    return user_id, log_in(server_url, email, password)
+
+
+def log_in(server_url: str, email: str, password: str) -> str:
+    """A bearer access token for an existing account on a running Postboard."""
+    logged_in = httpx.post(f"{server_url}/login", data={"username": email, "password": password}, timeout=30)
+    if logged_in.status_code != 200:
+        raise SystemExit(f"logging in as {email} answered {logged_in.status_code}: {logged_in.text}")
     token: str = logged_in.json()["access_token"]
-    return user_id, token
+    return token
 
 
 # The report
+
+
+def median_and_range(values: Sequence[float], spec: str = ",.0f") -> str:
+    """The median of VALUES, with their min-max when there are several: `1,234 (1,100-1,300)`."""
+    median = format(statistics.median(values), spec)
+    if len(values) == 1:
+        return median
+    return f"{median} ({min(values):{spec}}-{max(values):{spec}})"
+
+
+def report_heading(title: str) -> list[str]:
+    """A report's first lines: its title, when and how it was run, on what."""
+    return [
+        f"## {title}",
+        "",
+        f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python {shlex.join(sys.argv)}`.",
+        "",
+        *machine_lines(),
+    ]
 
 
 def machine_lines() -> list[str]:
@@ -345,6 +430,32 @@ def _postgres_version() -> str:
         return asyncio.run(run())
     except (OSError, asyncpg.PostgresError) as error:
         return f"unreachable ({type(error).__name__})"
+
+
+def bench_parser(description: str | None) -> ArgumentParser:
+    """A bench's option parser, with its module docstring as the help's description."""
+    return ArgumentParser(description=description, formatter_class=RawDescriptionHelpFormatter)
+
+
+def add_seed_options(parser: ArgumentParser, *, users: int, posts: int, votes: int) -> None:
+    """--users, --posts and --votes for `seed`, with these defaults."""
+    for table, default in (("users", users), ("posts", posts), ("votes", votes)):
+        parser.add_argument(f"--{table}", type=int, default=default, help=f"seeded (default {default:,})")
+
+
+def add_output_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
+    parser.add_argument(
+        "--no-write", action="store_true", help=f"print only; leave {BENCH.name}/RESULTS.md alone"
+    )
+
+
+def publish(text: str, name: str, options: Namespace) -> None:
+    """Prints the report, and puts it in section NAME of the file `add_output_options` named."""
+    print(text)
+    if not options.no_write:
+        write_section(options.output, name, text)
+        print(f"\nwritten to {options.output}", file=sys.stderr)
 
 
 def write_section(results_path: Path, name: str, body: str) -> None:

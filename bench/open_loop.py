@@ -34,7 +34,8 @@ import uvloop
 
 # What a request ends with: the response's status, or the name of the error that lost it.
 Outcome = int | str
-OnDone = Callable[[Outcome], None]
+# Called with the outcome and the response's body (empty when the request was lost).
+OnDone = Callable[[Outcome, bytes], None]
 DRAIN_SECONDS = 10.0  # how long answers are awaited once every request is sent
 
 
@@ -68,6 +69,7 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._first_request = first_request
         self._on_done: OnDone | None = on_done
+        self._body: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have the same methods.
@@ -88,8 +90,12 @@ class _Connection(asyncio.Protocol):
             self._finish(type(error).__name__)
             self.close()
 
+    def on_body(self, body: bytes) -> None:  # called by the parser
+        self._body.append(body)
+
     def on_message_complete(self) -> None:  # called by the parser
-        self._finish(self._parser.get_status_code())
+        self._finish(self._parser.get_status_code(), b"".join(self._body))
+        self._body.clear()
         if self._parser.should_keep_alive():
             self._client._reuse(self)
         else:
@@ -99,10 +105,10 @@ class _Connection(asyncio.Protocol):
         self._finish(type(error).__name__ if error else "connection closed")
         self._client._lost(self)
 
-    def _finish(self, outcome: Outcome) -> None:
+    def _finish(self, outcome: Outcome, body: bytes = b"") -> None:
         on_done, self._on_done = self._on_done, None
         if on_done is not None:
-            on_done(outcome)
+            on_done(outcome, body)
 
     def close(self) -> None:
         if self._transport is not None:
@@ -136,8 +142,18 @@ class HttpClient:
 
     async def request(self, request: bytes) -> Outcome:
         """One request, awaited: for closed loops."""
-        answered: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self.send(request, answered.set_result)
+        outcome, _ = await self.exchange(request)
+        return outcome
+
+    async def exchange(self, request: bytes) -> tuple[Outcome, bytes]:
+        """One request, awaited: its outcome and the response's body."""
+        answered: asyncio.Future[tuple[Outcome, bytes]] = asyncio.get_running_loop().create_future()
+
+        def on_done(outcome: Outcome, body: bytes) -> None:
+            if not answered.done():  # an awaiting task that was cancelled no longer wants it
+                answered.set_result((outcome, body))
+
+        self.send(request, on_done)
         return await answered
 
     def _open(self, request: bytes, on_done: OnDone) -> None:
@@ -153,7 +169,7 @@ class HttpClient:
             await loop.create_connection(lambda: _Connection(self, request, on_done), self._host, self._port)
         except OSError as error:
             self._opening -= 1
-            on_done(type(error).__name__)
+            on_done(type(error).__name__, b"")
             self._next_waiting()
 
     def _made(self, connection: _Connection) -> None:
@@ -187,6 +203,13 @@ class HttpClient:
         await asyncio.sleep(0)  # lets the transports finish closing
 
 
+def percentile(ordered: Sequence[float], percent: float) -> float:
+    """The nearest-rank percentile of the sorted ORDERED (NaN when there are none)."""
+    if not ordered:
+        return math.nan
+    return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
+
+
 @dataclass
 class LatencyReport:
     rate: float  # asked for, requests/s
@@ -208,10 +231,7 @@ class LatencyReport:
 
     def percentile(self, percent: float, values: Sequence[float] | None = None) -> float:
         """The nearest-rank percentile of the latencies (or of VALUES), in seconds."""
-        ordered = self.latencies if values is None else values
-        if not ordered:
-            return math.nan
-        return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
+        return percentile(self.latencies if values is None else values, percent)
 
     def summary(self) -> str:
         milliseconds = {
@@ -241,7 +261,7 @@ class _Recorder:
         self._outstanding = report.scheduled
         self.finished = asyncio.Event()
 
-    def done(self, intended: float, outcome: Outcome) -> None:
+    def done(self, intended: float, outcome: Outcome, _body: bytes) -> None:
         now = time.perf_counter()  # not loop.time(): uvloop's counts whole milliseconds
         if isinstance(outcome, int):
             self.report.latencies.append(now - intended)

@@ -10,7 +10,6 @@ report gives medians, min-max, latencies, and the ratio of Postboard's throughpu
 """
 
 import argparse
-import secrets
 import shlex
 import statistics
 import sys
@@ -20,13 +19,12 @@ import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import harness
 import httpx
 
-BENCH = Path(__file__).resolve().parent
+BENCH = harness.BENCH
 SECTION = "throughput"
 PASSWORD = "a long benchmark password"
 # What postboard/cli.py's `_serve` passes to uvicorn.run (its defaults included), for the baseline's uvicorn.
@@ -103,11 +101,7 @@ def uvicorn_app(target: str) -> tuple[str, ...]:
 BASELINE = "baseline"
 APPS = (  # the first is the baseline; every other app is compared with it
     App(BASELINE, uvicorn_app("baseline_app:app"), frozenset(SCENARIO_NAMES) - {"bad-token"}),
-    App(
-        "postboard",
-        (*harness.POSTBOARD, "serve", "--host", "127.0.0.1", "--workers", "1"),
-        frozenset(SCENARIO_NAMES),
-    ),
+    App("postboard", harness.POSTBOARD_SERVE, frozenset(SCENARIO_NAMES)),
 )
 
 
@@ -188,14 +182,10 @@ def run_side(side: Side, fixtures: Fixtures, options: argparse.Namespace, second
         script=script,
         script_args=[str(fixtures.published_ids_file)] if scenario.votes else [],
     )
-    server_pid = fixtures.servers[side.app].process.pid
-    server_before, database_before = harness.cpu_seconds(server_pid), harness.postgres_cpu_seconds()
+    server = fixtures.servers[side.app]
+    server_before, database_before = server.cpu_seconds(), harness.postgres_cpu_seconds()
     wrk = harness.run_wrk(command)
-    return Run(
-        wrk,
-        harness.cpu_seconds(server_pid) - server_before,
-        harness.postgres_cpu_seconds() - database_before,
-    )
+    return Run(wrk, server.cpu_seconds() - server_before, harness.postgres_cpu_seconds() - database_before)
 
 
 def delete_votes(fixtures: Fixtures) -> None:
@@ -272,8 +262,7 @@ def bench_database(database: str, options: argparse.Namespace, folder: Path) -> 
     run_id = uuid.uuid4().hex[:8]
     bench_email, viewer_email = f"bench-{run_id}@example.com", f"baseline-{run_id}@example.com"
     with harness.scratch_database(database) as database_url, ExitStack() as servers_running:
-        harness.run_postboard("migrate", database_url=database_url)
-        seed_database(database_url, options)
+        harness.seed(database_url, users=options.users, posts=options.posts, votes=options.votes)
         # The baseline's viewer votes as Postboard's bench user does, on the same posts: one user each.
         harness.run_postboard("create-user", viewer_email, database_url=database_url, stdin=PASSWORD + "\n")
         [(viewer_id,)] = harness.query(database_url, "SELECT id FROM users WHERE email = $1", viewer_email)
@@ -300,22 +289,15 @@ def bench_database(database: str, options: argparse.Namespace, folder: Path) -> 
     return DatabaseReport(database, results, peak_rss)
 
 
-def seed_database(database_url: str, options: argparse.Namespace) -> None:
-    counts = ("--users", str(options.users), "--posts", str(options.posts), "--votes", str(options.votes))
-    harness.run_postboard("seed", *counts, "--seed", "2026", database_url=database_url)
-
-
 def server_env(database_url: str, viewer_id: int, options: argparse.Namespace) -> dict[str, str]:
     """One environment for every app: each reads the settings it knows."""
-    return {
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": secrets.token_hex(32),
-        "RATE_LIMITS": "on",
-        "ACCESS_TOKEN_EXPIRE_MINUTES": "1440",  # outlives any run; the lifetime costs nothing per request
-        "BASELINE_VIEWER_ID": str(viewer_id),
-        "BASELINE_POOL_SIZE": str(options.baseline_pool_size),
-        "BASELINE_POOL_RESET": options.baseline_pool_reset,
-    }
+    return harness.postboard_settings(
+        database_url,
+        rate_limits=True,
+        BASELINE_VIEWER_ID=str(viewer_id),
+        BASELINE_POOL_SIZE=str(options.baseline_pool_size),
+        BASELINE_POOL_RESET=options.baseline_pool_reset,
+    )
 
 
 def post_with_votes(database_url: str) -> int:
@@ -338,8 +320,7 @@ def published_ids_file(database_url: str, folder: Path) -> Path:
 
 
 def summary(runs: Sequence[Run]) -> str:
-    rates = [run.wrk.requests_per_second for run in runs]
-    return f"{statistics.median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
+    return harness.median_and_range([run.wrk.requests_per_second for run in runs])
 
 
 def latencies(runs: Sequence[Run]) -> str:
@@ -356,9 +337,7 @@ def cpu_per_request(runs: Sequence[Run]) -> str:
 
 
 def ratio_cell(result: ComparisonResult) -> str:
-    ratios = result.ratios
-    spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
-    return f"{statistics.median(ratios):.2f}{spread}"
+    return harness.median_and_range(result.ratios, ".2f")
 
 
 def target_cell(result: ComparisonResult) -> str:
@@ -413,11 +392,7 @@ def database_section(report: DatabaseReport) -> str:
 def report_text(reports: Sequence[DatabaseReport], options: argparse.Namespace) -> str:
     wrk = harness.wrk_command("URL", connections=options.connections, seconds=options.duration)
     lines = [
-        "## HTTP throughput: `bench/throughput.py`",
-        "",
-        f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python {shlex.join(sys.argv)}`.",
-        "",
-        *harness.machine_lines(),
+        *harness.report_heading("HTTP throughput: `bench/throughput.py`"),
         f"- Servers, one process each on CPU {harness.SERVER_CPU}: `postboard serve --workers 1`, and "
         f"bench/baseline_app.py under `uvicorn {' '.join(UVICORN_OPTIONS)}`, the options "
         "`postboard serve` passes (uvloop, httptools, access log on, no Server header, no proxy headers); "
@@ -442,17 +417,11 @@ def main(options: argparse.Namespace) -> None:
     harness.ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="postboard-throughput-") as folder:
         reports = [bench_database(database, options, Path(folder)) for database in options.databases]
-    text = report_text(reports, options)
-    print(text)
-    if not options.no_write:
-        harness.write_section(options.output, SECTION, text)
-        print(f"\nwritten to {options.output}", file=sys.stderr)
+    harness.publish(report_text(reports, options), SECTION, options)
 
 
 def parse_options() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.bench_parser(__doc__)
     parser.add_argument(
         "--databases", nargs="+", choices=["postgresql", "sqlite"], default=["postgresql", "sqlite"]
     )
@@ -461,9 +430,7 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds of each run (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of load before a scenario's runs")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--users", type=int, default=100)
-    parser.add_argument("--posts", type=int, default=1000)
-    parser.add_argument("--votes", type=int, default=2000)
+    harness.add_seed_options(parser, users=100, posts=1000, votes=2000)
     parser.add_argument("--baseline-pool-size", type=int, default=10)
     parser.add_argument(
         "--baseline-pool-reset",
@@ -471,10 +438,7 @@ def parse_options() -> argparse.Namespace:
         default="off",
         help="off (default): no reset query on release, as Postboard's reads; asyncpg: asyncpg's own default",
     )
-    parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
-    parser.add_argument(
-        "--no-write", action="store_true", help=f"print only; leave {BENCH.name}/RESULTS.md alone"
-    )
+    harness.add_output_options(parser)
     return parser.parse_args()
 
 
