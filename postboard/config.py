@@ -30,6 +30,9 @@ DEFAULT_POOL_SIZE = 10
 DEFAULT_POOL_TIMEOUT_SECONDS = 30.0
 # Where a development key lives when the database is not a SQLite file.
 FALLBACK_SECRET_KEY_FILE = Path(".postboard-secret-key")
+# DATABASE_URL's own query option, which the driver never sees: `?pgbouncer=transaction` says that the URL
+# names a PgBouncer in transaction pooling mode (README: Behind PgBouncer).
+PGBOUNCER_OPTION = "pgbouncer"
 
 
 def available_cpus() -> int:
@@ -140,7 +143,24 @@ def normalize_database_url(raw_url: str) -> str:
     drivers = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
     if backend not in drivers:
         raise ValueError(f"DATABASE_URL must be a PostgreSQL or SQLite URL, not {backend!r}")
-    return url.set(drivername=f"{backend}+{drivers[backend]}").render_as_string(hide_password=False)
+    url = url.set(drivername=f"{backend}+{drivers[backend]}")
+    behind_pgbouncer(url)  # a misspelt option is refused at start, not met at the first query
+    return url.render_as_string(hide_password=False)
+
+
+def behind_pgbouncer(url: URL) -> bool:
+    """Whether `url` names a PgBouncer in transaction pooling mode (`?pgbouncer=transaction`)."""
+    mode = url.query.get(PGBOUNCER_OPTION)
+    if mode is None:
+        return False
+    if mode != "transaction":
+        raise ValueError(
+            f"DATABASE_URL: {PGBOUNCER_OPTION}={mode!r} is not a mode Postboard knows; "
+            f"{PGBOUNCER_OPTION}=transaction is the one that needs saying (session mode needs nothing)"
+        )
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"DATABASE_URL: {PGBOUNCER_OPTION}=transaction is for PostgreSQL URLs only")
+    return True
 
 
 def load_secret_key(settings: Settings) -> str:

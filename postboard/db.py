@@ -6,13 +6,18 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import Insert, event, make_url
+from sqlalchemy import URL, Insert, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from postboard.config import DEFAULT_POOL_SIZE, DEFAULT_POOL_TIMEOUT_SECONDS
+from postboard.config import (
+    DEFAULT_POOL_SIZE,
+    DEFAULT_POOL_TIMEOUT_SECONDS,
+    PGBOUNCER_OPTION,
+    behind_pgbouncer,
+)
 from postboard.orm import Base
 from postboard.reads import AnySelect, AsyncpgReads, Reads, Row, SQLAlchemyReads
 
@@ -36,8 +41,10 @@ def make_engine(
     if _is_in_memory(database_url):
         engine = create_async_engine(database_url)  # one connection, shared: there is no file to pool for
     else:
+        url = make_url(database_url)
         engine = create_async_engine(
-            database_url,
+            url.difference_update_query([PGBOUNCER_OPTION]),
+            connect_args=driver_arguments(url),
             pool_size=pool.size,
             max_overflow=pool.max_overflow,
             pool_timeout=pool.timeout_seconds,
@@ -47,6 +54,18 @@ def make_engine(
     # No pre-ping: it costs a round trip per request. A connection lost to a database restart fails one
     # request (503) and makes the pool replace every connection it held before.
     return engine
+
+
+def driver_arguments(url: URL) -> dict[str, Any]:
+    """The driver's connection arguments besides the URL, the same on both paths.
+
+    Behind PgBouncer in transaction mode, statements outside a transaction, and even the two message
+    batches asyncpg sends for one statement, may each reach another server connection. asyncpg's cached
+    statements are named, prepared on one server connection: elsewhere they are missing, or another
+    client's under the same name (wrong rows). Without its cache, asyncpg sends each statement unnamed and
+    parses it again in the batch that binds it; SQLAlchemy's cache then keeps only descriptions, client-side.
+    """
+    return {"statement_cache_size": 0} if behind_pgbouncer(url) else {}
 
 
 def _configure_sqlite(engine: AsyncEngine, begin: str | None) -> None:
@@ -113,7 +132,9 @@ class Database:
             # A reading transaction needs no BEGIN and ROLLBACK: autocommit spares it the round trips.
             self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
             self.engines = [self.engine]
-            self._reads = AsyncpgReads(self.engine, pool.size, pool.timeout_seconds)
+            self._reads = AsyncpgReads(
+                self.engine, driver_arguments(make_url(database_url)), pool.size, pool.timeout_seconds
+            )
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

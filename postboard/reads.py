@@ -5,6 +5,7 @@ costs about 140 µs of Python per statement on top of asyncpg's own work (greenl
 result adaptation), and a checkout 60 µs more: more than the whole query. So reads compile their
 statement once, to the SQL and parameter order asyncpg takes, and run it on a pool of asyncpg's own.
 On SQLite each call is a hop to aiosqlite's thread anyway, so reads keep SQLAlchemy's execution there.
+Behind PgBouncer in transaction mode the pool caches no statement (see `db.driver_arguments`).
 Rows come back as asyncpg `Record`s or SQLAlchemy `RowMapping`s: both are read by column name.
 """
 
@@ -22,11 +23,7 @@ from postboard.orm import UTCDateTime
 # refused when it is first compiled, rather than returning values of the wrong type.
 _NATIVE_TYPES = (Integer, String, Boolean, UTCDateTime)
 # SQLAlchemy's own connection arguments, which asyncpg.connect does not take.
-_SQLALCHEMY_ONLY_ARGUMENTS = (
-    "prepared_statement_cache_size",
-    "prepared_statement_name_func",
-    "async_creator_fn",
-)
+_SQLALCHEMY_ONLY_ARGUMENTS = ("prepared_statement_name_func", "async_creator_fn")
 
 
 # A SELECT of any columns.
@@ -83,8 +80,11 @@ _UNAVAILABLE = (
 class AsyncpgReads:
     """Reads on PostgreSQL: each statement compiled once by `engine`'s dialect, run on asyncpg's pool."""
 
-    def __init__(self, engine: AsyncEngine, pool_size: int, timeout_seconds: float) -> None:
+    def __init__(
+        self, engine: AsyncEngine, driver_arguments: dict[str, Any], pool_size: int, timeout_seconds: float
+    ) -> None:
         self._engine = engine
+        self._driver_arguments = driver_arguments  # the engine's own, on top of its URL
         self._pool_size = pool_size
         self._timeout_seconds = timeout_seconds
         self._pool: asyncpg.Pool | None = None
@@ -94,16 +94,16 @@ class AsyncpgReads:
     async def open(self) -> None:
         _, arguments = self._engine.dialect.create_connect_args(self._engine.url)
         # One setting governs both statement caches: `?prepared_statement_cache_size=0` turns off ours too.
-        statement_cache_size = arguments.get("prepared_statement_cache_size", 100)
+        arguments["statement_cache_size"] = arguments.pop("prepared_statement_cache_size", 100)
         for name in _SQLALCHEMY_ONLY_ARGUMENTS:
             arguments.pop(name, None)
+        arguments.update(self._driver_arguments)  # behind PgBouncer: no statement cache at all
         self._pool = await asyncpg.create_pool(
             min_size=0,
             max_size=self._pool_size,
             # Reads leave no session state behind (no transaction, no SET, no LISTEN), so the round trip
             # that asyncpg's default reset makes at every release buys nothing.
             reset=_keep_as_is,
-            statement_cache_size=statement_cache_size,
             **arguments,
         )
 

@@ -169,6 +169,27 @@ def test_database_url_wins_over_the_course_variables(monkeypatch: pytest.MonkeyP
     assert Settings().database_url == "postgresql+asyncpg://chosen:pw@chosen-host/chosen"
 
 
+def test_pgbouncer_transaction_mode_is_kept_in_the_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:pw@bouncer:6432/db?pgbouncer=transaction")
+
+    assert Settings().database_url == "postgresql+asyncpg://u:pw@bouncer:6432/db?pgbouncer=transaction"
+
+
+@pytest.mark.parametrize(
+    ("raw", "refusal"),
+    [
+        ("postgresql://u@bouncer:6432/db?pgbouncer=true", "'true' is not a mode"),
+        ("postgresql://u@bouncer:6432/db?pgbouncer=statement", "'statement' is not a mode"),
+        ("sqlite:///./postboard.db?pgbouncer=transaction", "for PostgreSQL URLs only"),
+    ],
+)
+def test_other_pgbouncer_options_are_refused(monkeypatch: pytest.MonkeyPatch, raw: str, refusal: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", raw)
+
+    with pytest.raises(ValueError, match=refusal):
+        Settings()
+
+
 # --- ACCESS_TOKEN_EXPIRE_MINUTES ------------------------------------------------------------------------
 
 

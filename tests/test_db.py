@@ -8,7 +8,7 @@ import httpx
 import pytest
 from alembic import command
 from fastapi import FastAPI
-from sqlalchemy import Numeric, delete, func, insert, inspect, literal, select, text
+from sqlalchemy import Numeric, delete, func, insert, inspect, literal, select, table, text
 
 from postboard.app import create_app
 from postboard.db import Database
@@ -57,6 +57,29 @@ def test_migrations_downgrade_to_nothing_and_upgrade_again(engine: str, tmp_path
     else:
         with new_postgres_database() as database_url:
             round_trip(database_url)
+
+
+# Each connection's named prepared statements: asyncpg lists the unnamed ones nowhere.
+_NAMED_STATEMENTS = select(func.count().label("named")).select_from(table("pg_prepared_statements"))
+
+
+@pytest.mark.parametrize(("option", "named_statements"), [("", True), ("?pgbouncer=transaction", False)])
+async def test_only_direct_connections_keep_named_statements(
+    postgresql_url: str, option: str, named_statements: bool
+) -> None:
+    """Named statements are the fast path on a direct connection; behind PgBouncer in transaction mode they
+    would be met on other clients' server connections, so neither path makes one (and the option itself
+    reaches no driver, which would refuse it)."""
+    database = Database(postgresql_url + option)
+    try:
+        await database.open()
+        read_path = (await database.fetch(_NAMED_STATEMENTS))[0]["named"]
+        async with database.engine.connect() as connection:
+            await connection.execute(select(User.id).limit(1))
+            transaction_path = (await connection.execute(_NAMED_STATEMENTS)).scalar_one()
+    finally:
+        await database.dispose()
+    assert (read_path > 0, transaction_path > 0) == (named_statements, named_statements)
 
 
 async def test_sqlite_connections_enforce_foreign_keys_use_wal_and_wait_when_busy(sqlite_url: str) -> None:
