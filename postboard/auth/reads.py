@@ -10,7 +10,8 @@ With a read replica, the session is checked on the primary first, by a query of 
 and would take a revoked session for alive until it replays the revocation. That check also reads how many
 writes were made through the session, and the read on the replica answers only if the replica's copy of
 the session counts as many: it has then replayed every one of them, so callers always see their own
-writes, however far the replica lags. Others' writes reach them after the replication lag.
+writes, however far the replica lags. Others' writes reach them after the replication lag, except where the
+replica finds nothing: that answer is asked again of the primary.
 """
 
 from collections.abc import Sequence
@@ -83,8 +84,8 @@ async def _read_beside_a_replica(
     )
     if rows:
         return rows
-    # An empty answer, or a replica behind the caller's writes: asking the replica which would race with
-    # its replay, so the primary answers.
+    # No rows: an empty answer, or a replica behind the caller's writes. Asking the replica which it was
+    # would race with its replay, so the primary answers.
     return await database.fetch(read.statement, **session, **parameters)
 
 
