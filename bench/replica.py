@@ -200,6 +200,7 @@ def report_text(runs: list[Run], options: argparse.Namespace) -> str:
         f"`GET {PATH}`, after a {options.warmup} s warm-up; {options.runs} runs per side, alternating.",
         f"- Data: `postboard seed --users {options.users} --posts {options.posts} --votes {options.votes} "
         "--seed 2026`.",
+        f"- Load average over the minute before the report: {os.getloadavg()[0]:.1f}, whoever's work it was.",
         "",
         f"| `GET {PATH}` | req/s median (min-max) | p50 / p99 ms | database CPU µs per request: "
         "primary / replica |",
