@@ -389,6 +389,18 @@ def median_and_range(values: Sequence[float], spec: str = ",.0f") -> str:
     return f"{median} ({min(values):{spec}}-{max(values):{spec}})"
 
 
+def rates(results: Sequence[WrkResult]) -> str:
+    """Requests/s of wrk runs: the median, with the min-max."""
+    return median_and_range([result.requests_per_second for result in results])
+
+
+def latencies(results: Sequence[WrkResult]) -> str:
+    """The median p50 / p99 of wrk runs, in ms."""
+    p50 = statistics.median(result.latency_ms["50%"] for result in results)
+    p99 = statistics.median(result.latency_ms["99%"] for result in results)
+    return f"{p50:.1f} / {p99:.1f}"
+
+
 def report_heading(title: str) -> list[str]:
     """A report's first lines: its title, when and how it was run, on what."""
     return [

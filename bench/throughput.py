@@ -320,13 +320,11 @@ def published_ids_file(database_url: str, folder: Path) -> Path:
 
 
 def summary(runs: Sequence[Run]) -> str:
-    return harness.median_and_range([run.wrk.requests_per_second for run in runs])
+    return harness.rates([run.wrk for run in runs])
 
 
 def latencies(runs: Sequence[Run]) -> str:
-    p50 = statistics.median(run.wrk.latency_ms["50%"] for run in runs)
-    p99 = statistics.median(run.wrk.latency_ms["99%"] for run in runs)
-    return f"{p50:.1f} / {p99:.1f}"
+    return harness.latencies([run.wrk for run in runs])
 
 
 def cpu_per_request(runs: Sequence[Run]) -> str:

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, gt=0, le=1000)
     database_max_overflow: int = Field(default=0, ge=0, le=1000)
     database_pool_timeout: float = Field(default=DEFAULT_POOL_TIMEOUT_SECONDS, gt=0, le=3600)
+    # A streaming replica of DATABASE_URL (PostgreSQL only) that serves the reads of GET requests.
+    database_replica_url: str | None = None
     secret_key: SecretStr | None = None
     access_token_expire_minutes: int = Field(default=30, gt=0, le=60 * 24 * 365)
     password_hashing_threads: int = Field(default_factory=available_cpus, gt=0, le=64)
@@ -99,6 +101,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _resolve_database_url(self) -> Self:
         self.database_url = normalize_database_url(self.database_url or self._course_database_url())
+        if self.database_replica_url:
+            self.database_replica_url = normalize_replica_url(self.database_url, self.database_replica_url)
+        else:
+            self.database_replica_url = None  # set but empty in the environment
         return self
 
     def _course_database_url(self) -> str:
@@ -133,17 +139,37 @@ class Settings(BaseSettings):
 
 def normalize_database_url(raw_url: str) -> str:
     """Maps the URLs people paste (`postgresql://`, `postgres://`) to the async drivers Postboard runs on."""
+    url, backend = _parse_database_url("DATABASE_URL", raw_url)
+    if backend not in _ASYNC_DRIVERS:
+        raise ValueError(f"DATABASE_URL must be a PostgreSQL or SQLite URL, not {backend!r}")
+    return _with_async_driver(url, backend)
+
+
+def normalize_replica_url(database_url: str, raw_url: str) -> str:
+    """The replica's URL for asyncpg. Replicas are PostgreSQL's: SQLite is one file on one machine."""
+    url, backend = _parse_database_url("DATABASE_REPLICA_URL", raw_url)
+    if backend != "postgresql":
+        raise ValueError(f"DATABASE_REPLICA_URL must be a PostgreSQL URL, not {backend!r}")
+    if make_url(database_url).get_backend_name() != "postgresql":
+        raise ValueError("DATABASE_REPLICA_URL needs DATABASE_URL on PostgreSQL: SQLite has no read replicas")
+    return _with_async_driver(url, backend)
+
+
+_ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
+
+
+def _parse_database_url(setting: str, raw_url: str) -> tuple[URL, str]:
+    """The URL and its backend's name (`postgres` read as `postgresql`)."""
     try:
         url = make_url(raw_url)
     except ArgumentError as error:
-        raise ValueError(f"DATABASE_URL is not a database URL: {error}") from None
+        raise ValueError(f"{setting} is not a database URL: {error}") from None
     backend = url.get_backend_name()
-    if backend == "postgres":
-        backend = "postgresql"
-    drivers = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
-    if backend not in drivers:
-        raise ValueError(f"DATABASE_URL must be a PostgreSQL or SQLite URL, not {backend!r}")
-    url = url.set(drivername=f"{backend}+{drivers[backend]}")
+    return url, "postgresql" if backend == "postgres" else backend
+
+
+def _with_async_driver(url: URL, backend: str) -> str:
+    url = url.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}")
     behind_pgbouncer(url)  # a misspelt option is refused at start, not met at the first query
     return url.render_as_string(hide_password=False)
 

@@ -107,13 +107,16 @@ class Database:
     """The engines, pools and session factories of one database; made by the app, opened at start and
     disposed at shutdown.
 
-    PostgreSQL: one engine for transactions, and asyncpg's own pool for `fetch`. SQLite: one writing
-    connection, so that a process's writers queue in turn for it (SQLite's busy handler would let them
-    race and back off unfairly), and a pool of reading connections beside it (WAL lets them read while it
-    writes).
+    PostgreSQL: one engine for transactions, and asyncpg's own pool for `fetch`; with `replica_url` (a
+    streaming replica of it, which the settings allow on PostgreSQL only), a second such pool there for
+    `fetch_from_replica`. SQLite: one writing connection, so that a process's writers queue in turn for it
+    (SQLite's busy handler would let them race and back off unfairly), and a pool of reading connections
+    beside it (WAL lets them read while it writes).
     """
 
-    def __init__(self, database_url: str, pool: PoolSettings | None = None) -> None:
+    def __init__(
+        self, database_url: str, pool: PoolSettings | None = None, replica_url: str | None = None
+    ) -> None:
         pool = pool or PoolSettings()
         if _is_in_memory(database_url):
             self.engine = self._read_engine = make_engine(database_url)
@@ -132,14 +135,34 @@ class Database:
             # A reading transaction needs no BEGIN and ROLLBACK: autocommit spares it the round trips.
             self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
             self.engines = [self.engine]
-            self._reads = AsyncpgReads(
-                self.engine, driver_arguments(make_url(database_url)), pool.size, pool.timeout_seconds
-            )
+            self._reads = self._asyncpg_reads(database_url, pool)
+        self._replica_reads: AsyncpgReads | None = None
+        if replica_url is not None:
+            self._replica_reads = self._asyncpg_reads(replica_url, pool)
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
+    @property
+    def _all_reads(self) -> list[Reads]:
+        return [self._reads] if self._replica_reads is None else [self._reads, self._replica_reads]
+
+    @property
+    def has_replica(self) -> bool:
+        return self._replica_reads is not None
+
+    def _asyncpg_reads(self, database_url: str, pool: PoolSettings) -> AsyncpgReads:
+        url = make_url(database_url)
+        return AsyncpgReads(
+            self.engine.dialect,
+            url.difference_update_query([PGBOUNCER_OPTION]),
+            driver_arguments(url),
+            pool.size,
+            pool.timeout_seconds,
+        )
+
     async def open(self) -> None:
-        await self._reads.open()
+        for reads in self._all_reads:
+            await reads.open()
 
     def session(self, *, writes: bool) -> AsyncSession:
         return (self._write_sessions if writes else self._read_sessions)()
@@ -149,15 +172,21 @@ class Database:
         the fast path for reads, outside any transaction."""
         return await self._reads.fetch(statement, parameters)
 
+    async def fetch_from_replica(self, statement: AnySelect, **parameters: Any) -> Sequence[Row]:
+        """As `fetch`, on the replica: it may lag behind the primary, so its rows may be stale."""
+        assert self._replica_reads is not None, "fetch_from_replica needs a replica_url"
+        return await self._replica_reads.fetch(statement, parameters)
+
     async def dispose(self) -> None:
-        await self._reads.close()
+        for reads in self._all_reads:
+            await reads.close()
         for engine in self.engines:
             await engine.dispose()
 
 
 @contextmanager
 def recorded_statements(database: Database) -> Iterator[list[str]]:
-    """The SQL of every statement `database` sends while the block runs, by either path: for tests and
+    """The SQL of every statement `database` sends while the block runs, by any path: for tests and
     benchmarks that hold the number of statements a request costs."""
     statements: list[str] = []
 
@@ -166,11 +195,13 @@ def recorded_statements(database: Database) -> Iterator[list[str]]:
 
     for engine in database.engines:
         event.listen(engine.sync_engine, "before_cursor_execute", record)
-    database._reads.observers.append(statements.append)
+    for reads in database._all_reads:
+        reads.observers.append(statements.append)
     try:
         yield statements
     finally:
-        database._reads.observers.remove(statements.append)
+        for reads in database._all_reads:
+            reads.observers.remove(statements.append)
         for engine in database.engines:
             event.remove(engine.sync_engine, "before_cursor_execute", record)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import asyncpg
-from sqlalchemy import Boolean, Integer, Select, String
+from sqlalchemy import URL, Boolean, Dialect, Integer, Select, String
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from postboard.orm import UTCDateTime
@@ -78,13 +78,20 @@ _UNAVAILABLE = (
 
 
 class AsyncpgReads:
-    """Reads on PostgreSQL: each statement compiled once by `engine`'s dialect, run on asyncpg's pool."""
+    """Reads on the PostgreSQL server at `url`: each statement compiled once by `dialect`, run on asyncpg's
+    pool."""
 
     def __init__(
-        self, engine: AsyncEngine, driver_arguments: dict[str, Any], pool_size: int, timeout_seconds: float
+        self,
+        dialect: Dialect,
+        url: URL,
+        driver_arguments: dict[str, Any],
+        pool_size: int,
+        timeout_seconds: float,
     ) -> None:
-        self._engine = engine
-        self._driver_arguments = driver_arguments  # the engine's own, on top of its URL
+        self._dialect = dialect
+        self._url = url
+        self._driver_arguments = driver_arguments  # as the engine passes them, on top of the URL
         self._pool_size = pool_size
         self._timeout_seconds = timeout_seconds
         self._pool: asyncpg.Pool | None = None
@@ -92,7 +99,7 @@ class AsyncpgReads:
         self.observers: list[Callable[[str], None]] = []
 
     async def open(self) -> None:
-        _, arguments = self._engine.dialect.create_connect_args(self._engine.url)
+        _, arguments = self._dialect.create_connect_args(self._url)
         # One setting governs both statement caches: `?prepared_statement_cache_size=0` turns off ours too.
         arguments["statement_cache_size"] = arguments.pop("prepared_statement_cache_size", 100)
         for name in _SQLALCHEMY_ONLY_ARGUMENTS:
@@ -128,7 +135,7 @@ class AsyncpgReads:
             for column in statement.selected_columns:
                 if not isinstance(column.type, _NATIVE_TYPES):
                     raise TypeError(f"reads cannot convert {column.type!r} (column {column.key!r})")
-            sql = statement.compile(dialect=self._engine.dialect)
+            sql = statement.compile(dialect=self._dialect)
             literals = {name: bind.value for name, bind in sql.binds.items() if not bind.required}
             compiled = self._compiled[statement] = _Compiled(
                 sql.string, tuple(sql.positiontup or ()), literals

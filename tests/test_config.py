@@ -19,6 +19,7 @@ ENVIRONMENT = [
     "DATABASE_USERNAME",
     "DATABASE_PASSWORD",
     "DATABASE_NAME",
+    "DATABASE_REPLICA_URL",
     "SECRET_KEY",
     "ACCESS_TOKEN_EXPIRE_MINUTES",
     "PASSWORD_HASHING_THREADS",
@@ -108,6 +109,52 @@ def test_database_url_from_dotenv(clean_environment: Path) -> None:
 
     assert Settings().database_url == "postgresql+asyncpg://dot:env@dotenv-host/dotdb"
     assert Settings(_env_file=None).database_url == "sqlite+aiosqlite:///./postboard.db"
+
+
+# --- DATABASE_REPLICA_URL -------------------------------------------------------------------------------
+
+
+def test_replica_url_is_mapped_to_asyncpg(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@primary/db")
+    monkeypatch.setenv("DATABASE_REPLICA_URL", "postgres://u:p@replica/db")
+
+    assert Settings().database_replica_url == "postgresql+asyncpg://u:p@replica/db"
+
+
+@pytest.mark.parametrize("replica_url", [None, ""])
+def test_no_replica_by_default_or_when_empty(
+    monkeypatch: pytest.MonkeyPatch, replica_url: str | None
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@primary/db")
+    if replica_url is not None:
+        monkeypatch.setenv("DATABASE_REPLICA_URL", replica_url)
+
+    assert Settings().database_replica_url is None
+
+
+def test_replica_is_refused_beside_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_REPLICA_URL", "postgresql://u:p@replica/db")
+
+    with pytest.raises(ValueError, match="DATABASE_REPLICA_URL needs DATABASE_URL on PostgreSQL"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("replica_url", "refusal"),
+    [
+        ("sqlite:///./copy.db", "must be a PostgreSQL URL, not 'sqlite'"),
+        ("mysql://u:p@replica/db", "must be a PostgreSQL URL, not 'mysql'"),
+        ("not a url", "is not a database URL"),
+    ],
+)
+def test_replica_url_other_than_postgresql_is_refused(
+    monkeypatch: pytest.MonkeyPatch, replica_url: str, refusal: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@primary/db")
+    monkeypatch.setenv("DATABASE_REPLICA_URL", replica_url)
+
+    with pytest.raises(ValueError, match=f"DATABASE_REPLICA_URL {refusal}"):
+        Settings()
 
 
 # --- the course's DATABASE_HOSTNAME, _PORT, _USERNAME, _PASSWORD, _NAME --------------------------------

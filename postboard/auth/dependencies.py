@@ -2,7 +2,7 @@
 it names loaded in the request's transaction; and from where."""
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
@@ -14,9 +14,10 @@ from sqlalchemy import select
 from postboard.auth.models import RefreshFamily
 from postboard.auth.passwords import PasswordHasher
 from postboard.auth.reads import session_is_alive
+from postboard.auth.service import count_write
 from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import Caller, TokenConfig, TokenVerifier
-from postboard.db import Database, Session
+from postboard.db import AppDatabase, Database, Session
 from postboard.errors import (
     INVALID_TOKEN,
     NOT_AUTHENTICATED,
@@ -84,9 +85,17 @@ async def get_caller(request: Request, token: Annotated[str | None, Depends(oaut
 CallerFromToken = Annotated[Caller, Depends(get_caller)]
 
 
-async def get_current_user(caller: CallerFromToken, session: Session) -> User:
+async def get_current_user(
+    caller: CallerFromToken, session: Session, database: AppDatabase
+) -> AsyncIterator[User]:
     """The caller's user, if their login session is alive: logout, a password change, refresh-token reuse
-    and account deletion delete it, and every worker sees that in the same query that loads the user."""
+    and account deletion delete it, and every worker sees that in the same query that loads the user.
+
+    With a read replica, a write that succeeds is counted on its session after the route, in the same
+    transaction. Counted before the route, the session's row would stay locked through it, and a write
+    racing a password change of the same user (which locks the user, then deletes the sessions) could
+    deadlock with it.
+    """
     user = await session.scalar(
         select(User)
         .join(RefreshFamily, RefreshFamily.user_id == User.id)
@@ -98,10 +107,13 @@ async def get_current_user(caller: CallerFromToken, session: Session) -> User:
     )
     if user is None:
         raise Unauthorized(INVALID_TOKEN)
-    return user
+    yield user
+    if database.has_replica:
+        await count_write(session, caller.session_id)
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+# scope="function": the write is counted before the request's session commits.
+CurrentUser = Annotated[User, Depends(get_current_user, scope="function")]
 
 
 def _needs_authentication(dependant: Dependant) -> bool:

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from postboard.orm import Base, UTCDateTime, utc_now
@@ -23,3 +23,6 @@ class RefreshFamily(Base):
     # Only the current refresh token is valid; any older one presented again is a replay.
     refresh_token_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
     refresh_token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Writes made through the session while a read replica is configured: a replica whose copy of the row
+    # has the primary's count has replayed every one of them (see auth/reads.py).
+    write_count: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")

@@ -1,16 +1,23 @@
-"""Reads on behalf of a caller, with the check that their login session is alive folded into the read.
+"""Reads on behalf of a caller, with the check that their login session is alive.
 
 A token only proves who logged in; logout, a password change or a replayed refresh token may have ended
 that login since. Checking it with a query of its own costs a round trip per request, as much again as
 reading a post. So a caller's read carries the check as an uncorrelated `EXISTS` (evaluated once by the
 database): rows prove the session alive, and only an empty answer asks again, to tell a dead session
 (401) from an empty page.
+
+With a read replica, the session is checked on the primary first, by a query of its own: the replica lags,
+and would take a revoked session for alive until it replays the revocation. That check also reads how many
+writes were made through the session, and the read on the replica answers only if the replica's copy of
+the session counts as many: it has then replayed every one of them, so callers always see their own
+writes, however far the replica lags. Others' writes reach them after the replication lag, except where the
+replica finds nothing: that answer is asked again of the primary.
 """
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import BigInteger, bindparam, exists, select
 
 from postboard.auth.models import RefreshFamily
 from postboard.auth.tokens import Caller
@@ -21,23 +28,31 @@ from postboard.reads import AnySelect, Row
 
 # The parameters every caller's read takes: `user_id` is also the caller's id wherever a read needs it
 # (whose drafts are visible, say).
-_SESSION_ALIVE = exists().where(
+_LIVE_SESSION = (
     RefreshFamily.id == bindparam("session_id"),
     RefreshFamily.user_id == bindparam("user_id"),
     RefreshFamily.expires_at > bindparam("now", type_=UTCDateTime()),
 )
+_SESSION_ALIVE = exists().where(*_LIVE_SESSION)
 _IS_ALIVE = select(_SESSION_ALIVE.label("alive"))
+_WRITE_COUNT = select(RefreshFamily.write_count).where(*_LIVE_SESSION)
+# On the replica: its copy of the session has counted every write the primary had counted.
+_REPLICA_HAS_THE_WRITES = exists().where(
+    RefreshFamily.id == bindparam("session_id"),
+    RefreshFamily.write_count >= bindparam("write_count", type_=BigInteger()),
+)
 
 
 class CallerRead(NamedTuple):
-    """A SELECT that answers only while the caller's login session is alive; build it once, at import."""
+    """A SELECT made for a caller, in the two forms it runs in; build it once, at import."""
 
-    statement: AnySelect
+    statement: AnySelect  # answers only while the caller's login session is alive
+    on_replica: AnySelect  # answers only once the replica has replayed the caller's writes
 
 
 def caller_read(statement: AnySelect) -> CallerRead:
-    """`statement` (which may use the `user_id` parameter), answering only for a live login session."""
-    return CallerRead(statement.where(_SESSION_ALIVE))
+    """`statement` (which may use the `user_id` parameter), as a read for a caller."""
+    return CallerRead(statement.where(_SESSION_ALIVE), statement.where(_REPLICA_HAS_THE_WRITES))
 
 
 def caller_id() -> Any:
@@ -48,10 +63,30 @@ def caller_id() -> Any:
 async def read_as(database: Database, caller: Caller, read: CallerRead, **parameters: Any) -> Sequence[Row]:
     """The rows of `read` for the caller; 401 when their login session has ended."""
     session = _session_parameters(caller)
+    if database.has_replica:
+        return await _read_beside_a_replica(database, session, read, parameters)
     rows = await database.fetch(read.statement, **session, **parameters)
     if not rows and not await _is_alive(database, session):
         raise Unauthorized(INVALID_TOKEN)
     return rows
+
+
+async def _read_beside_a_replica(
+    database: Database, session: dict[str, Any], read: CallerRead, parameters: dict[str, Any]
+) -> Sequence[Row]:
+    """The session checked on the primary, then the rows from the replica if it has the caller's writes."""
+    write_counts = await database.fetch(_WRITE_COUNT, **session)
+    if not write_counts:
+        raise Unauthorized(INVALID_TOKEN)
+    write_count = write_counts[0]["write_count"]
+    rows = await database.fetch_from_replica(
+        read.on_replica, **session, **parameters, write_count=write_count
+    )
+    if rows:
+        return rows
+    # No rows: an empty answer, or a replica behind the caller's writes. Asking the replica which it was
+    # would race with its replay, so the primary answers.
+    return await database.fetch(read.statement, **session, **parameters)
 
 
 async def session_is_alive(database: Database, caller: Caller) -> bool:

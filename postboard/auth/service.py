@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from postboard.auth.events import AuthEvent, log_auth_event
@@ -158,6 +158,17 @@ async def _refresh_family(
 async def log_out(session: AsyncSession, session_id: str, user_id: int, address: str) -> None:
     await session.execute(delete(RefreshFamily).where(RefreshFamily.id == session_id))
     log_auth_event(AuthEvent.LOGOUT, address, user_id)
+
+
+async def count_write(session: AsyncSession, session_id: str) -> None:
+    """Counts a write made through the login session, in the transaction that makes it: a replica that
+    has replayed the count has replayed the write (see auth/reads.py)."""
+    await session.execute(
+        update(RefreshFamily)
+        .where(RefreshFamily.id == session_id)
+        .values(write_count=RefreshFamily.write_count + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def end_all_sessions(session: AsyncSession, user_id: int) -> None:

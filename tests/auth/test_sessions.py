@@ -478,6 +478,19 @@ async def test_logging_out_twice_answers_401_the_second_time(
     assert again.json() == INVALID_TOKEN
 
 
+# --- Writes counted for a read replica (tests/test_replica.py) ------------------------------------------
+
+
+async def test_without_a_replica_writes_are_not_counted_on_the_session(
+    client: httpx.AsyncClient, app: FastAPI, alice: Account
+) -> None:
+    created = await client.post("/posts/", json={"title": "t", "content": "c"}, headers=alice.headers)
+
+    assert created.status_code == 201, created.text
+    uncounted = (RefreshFamily.user_id == alice.id, RefreshFamily.write_count == 0)
+    assert await count_rows(app, RefreshFamily, *uncounted) == 1
+
+
 # --- Password hashes upgraded at login ------------------------------------------------------------------
 
 
