@@ -65,6 +65,7 @@ SEARCH_TARGET_MS = 20.0
 SEARCH_SHARES = {"rare": 0.0001, "common": 0.03}
 NO_MATCH_WORD = "zyxwv"
 TITLE_WORD = re.compile(r"[a-z]{4,}")  # shorter words are substrings of too many others
+WORD_CANDIDATES = 20
 PLAN_CACHE_ROUNDS = 10
 
 
@@ -214,13 +215,23 @@ def choose_words(database_url: str) -> Words:
         title.lower() for (title,) in harness.query(database_url, "SELECT title FROM posts WHERE published")
     ]
     counts = Counter(word for title in titles for word in set(TITLE_WORD.findall(title)))
-    chosen = {kind: closest_word(counts, share * len(titles)) for kind, share in SEARCH_SHARES.items()}
+    chosen = {
+        kind: closest_word(titles, counts, share * len(titles)) for kind, share in SEARCH_SHARES.items()
+    }
     return {**chosen, "none": NO_MATCH_WORD}
 
 
-def closest_word(counts: Counter[str], wanted: float) -> str:
-    """The word whose count is nearest WANTED by ratio (ties to the first alphabetically: repeatable)."""
-    return min(counts, key=lambda word: (abs(math.log(counts[word] / wanted)), word))
+def closest_word(titles: Sequence[str], counts: Counter[str], wanted: float) -> str:
+    """The word in the number of titles nearest WANTED (by ratio; ties alphabetically, so repeatable).
+    Search matches substrings ("ansa" in "Ansaquil"): the words nearest by their own count are ranked
+    again by the titles that contain them anywhere."""
+    nearest = sorted(counts, key=lambda word: (distance(counts[word], wanted), word))[:WORD_CANDIDATES]
+    containing = {word: sum(word in title for title in titles) for word in nearest}
+    return min(nearest, key=lambda word: (distance(containing[word], wanted), word))
+
+
+def distance(count: int, wanted: float) -> float:
+    return abs(math.log(count / wanted))
 
 
 # Timing
@@ -547,13 +558,17 @@ def engine_section(report: EngineReport) -> str:
     return "\n".join(lines)
 
 
-def report_text(reports: Sequence[EngineReport], options: argparse.Namespace) -> str:
+def report_text(
+    reports: Sequence[EngineReport], options: argparse.Namespace, load_averages: tuple[float, float]
+) -> str:
     lines = [
         "## Latency at scale: `bench/scale.py`",
         "",
         f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python {shlex.join(sys.argv)}`.",
         "",
         *harness.machine_lines(),
+        f"- Load average (1 minute) at the start and at the end: {load_averages[0]:.1f} and "
+        f"{load_averages[1]:.1f} on {os.cpu_count()} cores; other work shares them.",
         f"- Servers: `postboard serve --workers 1` on the small and on the large database, both up, both on "
         f"CPU {harness.SERVER_CPU}; PostgreSQL itself is not pinned.",
         f"- Load on CPU {harness.LOAD_CPU}: a closed loop of {options.connections} keep-alive connections "
@@ -578,11 +593,12 @@ def main(options: argparse.Namespace) -> None:
         "postgresql": {"small": Sizes(*options.small), "large": Sizes(*options.large)},
         "sqlite": {"small": Sizes(*options.small), "large": Sizes(*options.sqlite)},
     }
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="postboard-scale-") as folder:
         reports = [
             bench_engine(ENGINES[name], sizes[name], options, Path(folder)) for name in options.databases
         ]
-    text = report_text(reports, options)
+    text = report_text(reports, options, (load_at_start, os.getloadavg()[0]))
     print(text)
     if not options.no_write:
         harness.write_section(options.output, SECTION, text)
