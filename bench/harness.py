@@ -4,6 +4,7 @@ The machine is shared and noisy, so every bench measures its baseline in the sam
 reports ratios; these helpers keep the set-up of both sides identical.
 """
 
+import argparse
 import asyncio
 import os
 import platform
@@ -34,6 +35,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 POSTBOARD = (sys.executable, "-m", "postboard")
 START_TIMEOUT_SECONDS = 30
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 PACKAGES = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "asyncpg", "aiosqlite", "pydantic")
 # The server and the load generator each get a core of their own when the machine has two.
 _USABLE_CPUS = sorted(os.sched_getaffinity(0))
@@ -339,3 +341,17 @@ def write_section(results_path: Path, name: str, body: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     results_path.write_text(text)
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """--output and --no-write: where a bench puts its section of RESULTS.md, if anywhere."""
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
+
+
+def publish(text: str, section: str, options: argparse.Namespace) -> None:
+    """Prints the report and, unless --no-write, puts it in its section of the --output file."""
+    print(text)
+    if not options.no_write:
+        write_section(options.output, section, text)
+        print(f"\nwritten to {options.output}", file=sys.stderr)

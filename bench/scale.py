@@ -51,7 +51,6 @@ from postboard.orm import utc_now
 from postboard.posts.cursors import PageCursor
 from postboard.posts.service import _page_read
 
-BENCH = Path(__file__).resolve().parent
 SECTION = "scale"
 SEED = "2026"
 PASSWORD = "a long benchmark password"
@@ -581,9 +580,7 @@ def report_text(
         f"`skip={SKIP}`, the most-voted post and voting; search p50 under {SEARCH_TARGET_MS:g} ms on the "
         "large board. Plans are taken after the reads were timed, before the votes.",
     ]
-    for report in reports:
-        lines += ["", engine_section(report)]
-    return "\n".join(lines)
+    return "\n\n".join(["\n".join(lines), *(engine_section(report) for report in reports)])
 
 
 def main(options: argparse.Namespace) -> None:
@@ -598,11 +595,7 @@ def main(options: argparse.Namespace) -> None:
         reports = [
             bench_engine(ENGINES[name], sizes[name], options, Path(folder)) for name in options.databases
         ]
-    text = report_text(reports, options, (load_at_start, os.getloadavg()[0]))
-    print(text)
-    if not options.no_write:
-        harness.write_section(options.output, SECTION, text)
-        print(f"\nwritten to {options.output}", file=sys.stderr)
+    harness.publish(report_text(reports, options, (load_at_start, os.getloadavg()[0])), SECTION, options)
 
 
 def parse_options() -> argparse.Namespace:
@@ -628,10 +621,7 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5, help="timed runs on each board (default 5)")
     parser.add_argument("--duration", type=float, default=5, help="seconds of each run (default 5)")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of load before a scenario's runs")
-    parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
-    parser.add_argument(
-        "--no-write", action="store_true", help=f"print only; leave {BENCH.name}/RESULTS.md alone"
-    )
+    harness.add_output_options(parser)
     return parser.parse_args()
 
 

@@ -412,11 +412,7 @@ def main(options: argparse.Namespace) -> None:
     harness.ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="postboard-throughput-") as folder:
         reports = [bench_database(database, options, Path(folder)) for database in options.databases]
-    text = report_text(reports, options)
-    print(text)
-    if not options.no_write:
-        harness.write_section(options.output, SECTION, text)
-        print(f"\nwritten to {options.output}", file=sys.stderr)
+    harness.publish(report_text(reports, options), SECTION, options)
 
 
 def parse_options() -> argparse.Namespace:
@@ -441,10 +437,7 @@ def parse_options() -> argparse.Namespace:
         default="asyncpg",
         help="asyncpg: the pool's reset query on each release (its default); off: none, as Postboard's reads",
     )
-    parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
-    parser.add_argument(
-        "--no-write", action="store_true", help=f"print only; leave {BENCH.name}/RESULTS.md alone"
-    )
+    harness.add_output_options(parser)
     return parser.parse_args()
 
 
