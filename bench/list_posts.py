@@ -23,6 +23,7 @@ import harness
 from sqlalchemy import func, insert, outerjoin, select
 
 from postboard.auth.models import RefreshFamily
+from postboard.auth.reads import CallerReads
 from postboard.auth.tokens import Caller, hash_refresh_secret, new_refresh_secret
 from postboard.config import normalize_database_url
 from postboard.db import Database, recorded_statements
@@ -57,7 +58,7 @@ async def course_list_posts(database: Database, viewer: Caller, limit: int, skip
 
 
 async def postboard_list_posts(database: Database, viewer: Caller, limit: int, skip: int) -> Page:
-    page = await list_posts(database, viewer, limit=limit, skip=skip, search="", before=None)
+    page = await list_posts(CallerReads(viewer, database), limit=limit, skip=skip, search="", before=None)
     return [(post["Post"]["id"], post["votes"], post["Post"]["owner"]["email"]) for post in page.posts]
 
 

@@ -5,12 +5,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import URL, Insert, event, make_url
+from sqlalchemy import URL, Boolean, ColumnElement, Insert, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from postboard.config import (
     DEFAULT_POOL_SIZE,
@@ -51,9 +55,20 @@ def make_engine(
         )
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, sqlite_begin)
+    else:
+        event.listen(engine.sync_engine, "handle_error", _count_confused_connections_as_lost)
     # No pre-ping: it costs a round trip per request. A connection lost to a database restart fails one
     # request (503) and makes the pool replace every connection it held before.
     return engine
+
+
+def _count_confused_connections_as_lost(context: ExceptionContext) -> None:
+    """A connection that the server has just closed (a restart, pg_terminate_backend), used before asyncpg
+    noticed, may fail as "another operation is in progress" rather than as closed: it is lost all the
+    same, so the pool drops it and the request is answered 503 (see errors.py)."""
+    driver_error = context.original_exception.__cause__  # SQLAlchemy's adapter raises from asyncpg's error
+    if isinstance(driver_error, asyncpg.exceptions.InternalClientError):
+        context.is_disconnect = True
 
 
 def driver_arguments(url: URL) -> dict[str, Any]:
@@ -223,6 +238,42 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # scope="function": commit before the response goes out, so a client that saw 201 can read what it made.
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+class _OneOf(ColumnElement[bool]):
+    """`column IN (subquery)`, for a subquery that selects a handful of values (a page's ids, say)."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a comparison: SQLite needs no `= 1` after it
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's own class attribute)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("subquery", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], subquery: AnySelect) -> None:
+        self.column = column
+        self.subquery = subquery.scalar_subquery()
+
+
+def one_of(column: ColumnElement[Any], few: AnySelect) -> ColumnElement[bool]:
+    """Whether `column` is among the few values that the SELECT `few` returns.
+
+    On PostgreSQL, `= ANY(ARRAY(subquery))` rather than `IN`: the planner makes an IN into a join, and for a
+    prepared statement (asyncpg prepares every one) it does not know the subquery's LIMIT, takes it for a
+    tenth of the table, and joins it to the whole table. The array is computed once, then looked up by
+    index, whatever the plan assumes."""
+    return _OneOf(column, few)
+
+
+@compiles(_OneOf)
+def _compile_in(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} IN {compiler.process(element.subquery, **kw)}"
+
+
+@compiles(_OneOf, "postgresql")
+def _compile_any_array(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY(ARRAY{compiler.process(element.subquery, **kw)})"
 
 
 def insert_ignoring_duplicates(session: AsyncSession, model: type[Base]) -> Insert:

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from limits.errors import StorageError
 from pydantic import BaseModel
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -263,6 +263,19 @@ def _unavailable_handler(what: str, detail: str) -> ExceptionHandler:
     return handler
 
 
+def _lost_connection_handler(database_unavailable: ExceptionHandler) -> ExceptionHandler:
+    """The driver's internal errors: a 503 where they meant a lost connection (the pool has dropped it),
+    else the bug they are."""
+
+    async def handler(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, InternalError)
+        if error.connection_invalidated:
+            return await database_unavailable(request, error)
+        return await _unexpected_error_handler(request, error)
+
+    return handler
+
+
 async def _unexpected_error_handler(request: Request, error: Exception) -> JSONResponse:
     logger.exception("unhandled error during %s %s", request.method, request.url.path, exc_info=error)
     # Starlette answers this one outside every middleware, so the security headers are added here.
@@ -282,6 +295,7 @@ def install_error_handlers(app: FastAPI, check_authentication: AuthenticationChe
     database_unavailable = _unavailable_handler("database", DATABASE_UNAVAILABLE)
     for error_type in (OperationalError, InterfaceError, ConnectionError, PoolTimeout, DatabaseUnavailable):
         app.add_exception_handler(error_type, database_unavailable)
+    app.add_exception_handler(InternalError, _lost_connection_handler(database_unavailable))
     # Throttling fails closed: without its counters, logins and registrations wait rather than go unchecked.
     app.add_exception_handler(StorageError, _unavailable_handler("rate limiter", RATE_LIMITER_UNAVAILABLE))
     app.add_exception_handler(Exception, _unexpected_error_handler)

@@ -9,6 +9,7 @@ Behind PgBouncer in transaction mode the pool caches no statement (see `db.drive
 Rows come back as asyncpg `Record`s or SQLAlchemy `RowMapping`s: both are read by column name.
 """
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -67,13 +68,14 @@ class SQLAlchemyReads:
         pass
 
 
-# Connection errors that a retry after the database is back would not meet.
+# Errors that say the database is out of reach or busy, not that the statement is wrong: retry later.
 _UNAVAILABLE = (
     OSError,
     TimeoutError,  # no connection free within the pool timeout
     asyncpg.PostgresConnectionError,  # including a connection lost mid-query
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    asyncpg.exceptions.InternalClientError,  # a connection the server closed, used before that was noticed
 )
 
 
@@ -121,11 +123,23 @@ class AsyncpgReads:
         for observe in self.observers:
             observe(sql)
         try:
-            async with self._pool.acquire(timeout=self._timeout_seconds) as connection:
+            connection = await self._acquire(self._pool)
+            try:
                 rows: Sequence[Row] = await connection.fetch(sql, *arguments)
+            finally:
+                await self._pool.release(connection)
         except _UNAVAILABLE as error:
             raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
         return rows
+
+    async def _acquire(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+        """A connection of the pool, within the pool timeout. The timer is set only when every connection
+        is busy: asyncpg's own acquire(timeout=) runs in a task of its own, and even asyncio.timeout costs
+        a system call per read on Python 3.11 (asyncio checks the process id when it looks up the loop)."""
+        if pool.get_idle_size():
+            return await pool.acquire()
+        async with asyncio.timeout(self._timeout_seconds):
+            return await pool.acquire()
 
     def _compile(self, statement: AnySelect) -> "_Compiled":
         """The statement's SQL, its parameters' names in `$n` order, and the values of those it holds

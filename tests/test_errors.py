@@ -1,9 +1,13 @@
 """When something other than the request is wrong: clean JSON answers, never a trace or SQL."""
 
+from unittest.mock import patch
+
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import make_url
+from sqlalchemy.exc import InternalError
 
 from postboard.app import create_app
 from tests.conftest import delete_all_rows, make_settings, postgres_admin
@@ -63,3 +67,50 @@ async def _drop_connections_to(database: str | None) -> None:
     await postgres_admin(
         f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"  # noqa: S608
     )
+
+
+async def test_a_connection_confused_by_its_closing_is_dropped_and_answered_503(postgresql_url: str) -> None:
+    # What a connection the server has just closed can raise when it is used before asyncpg noticed.
+    confused = asyncpg.exceptions.InternalClientError(
+        "cannot switch to state 11; another operation is in progress"
+    )
+    app = create_app(make_settings(postgresql_url))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client,
+    ):
+        engine = app.state.database.engine
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            lost = raw.driver_connection
+        with patch.object(type(lost), "prepare", side_effect=confused):
+            response = await client.post(
+                "/users/", json={"email": "a@example.com", "password": "long enough"}
+            )
+        connected_again = await client.post(
+            "/users/", json={"email": "b@example.com", "password": "long enough"}
+        )
+        await delete_all_rows(app)
+
+    assert response.status_code == 503, response.text
+    assert response.json() == {"detail": "The database is unavailable, try again shortly"}
+    assert connected_again.status_code == 201, connected_again.text
+
+
+async def test_an_internal_error_of_the_driver_on_a_live_connection_is_a_500(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken() -> None:
+        raise InternalError(
+            "SELECT 1", {}, RuntimeError("the driver's own bug"), connection_invalidated=False
+        )
+
+    app.add_api_route("/broken", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+        response = await client.get("/broken")
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal Server Error"}
+    assert "the driver's own bug" in caplog.text

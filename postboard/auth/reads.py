@@ -15,6 +15,7 @@ replica finds nothing: that answer is asked again of the primary.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, bindparam, exists, select
@@ -60,15 +61,22 @@ def caller_id() -> Any:
     return bindparam("user_id")
 
 
-async def read_as(database: Database, caller: Caller, read: CallerRead, **parameters: Any) -> Sequence[Row]:
-    """The rows of `read` for the caller; 401 when their login session has ended."""
-    session = _session_parameters(caller)
-    if database.has_replica:
-        return await _read_beside_a_replica(database, session, read, parameters)
-    rows = await database.fetch(read.statement, **session, **parameters)
-    if not rows and not await _is_alive(database, session):
-        raise Unauthorized(INVALID_TOKEN)
-    return rows
+@dataclass(frozen=True)
+class CallerReads:
+    """What a request may read for its caller: whom its verified token names, and the database."""
+
+    caller: Caller
+    database: Database
+
+    async def fetch(self, read: CallerRead, **parameters: Any) -> Sequence[Row]:
+        """The rows of `read`; 401 when the caller's login session has ended."""
+        session = _session_parameters(self.caller)
+        if self.database.has_replica:
+            return await _read_beside_a_replica(self.database, session, read, parameters)
+        rows = await self.database.fetch(read.statement, **session, **parameters)
+        if not rows and not await _is_alive(self.database, session):
+            raise Unauthorized(INVALID_TOKEN)
+        return rows
 
 
 async def _read_beside_a_replica(

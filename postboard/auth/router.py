@@ -4,8 +4,8 @@ from fastapi import APIRouter, Form, Response, status
 
 from postboard.auth import service
 from postboard.auth.dependencies import (
+    AsCaller,
     AuthenticatedRoute,
-    CallerFromToken,
     ClientAddress,
     CurrentUser,
     Hasher,
@@ -60,8 +60,6 @@ async def refresh_token(
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses(Unauthorized))
-async def logout(
-    caller: CallerFromToken, user: CurrentUser, session: Session, address: ClientAddress
-) -> None:
+async def logout(as_caller: AsCaller, user: CurrentUser, session: Session, address: ClientAddress) -> None:
     """Ends the login session of the presented access token: it and its refresh tokens stop working."""
-    await service.log_out(session, caller.session_id, user.id, address)
+    await service.log_out(session, as_caller.caller.session_id, user.id, address)

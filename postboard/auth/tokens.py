@@ -6,9 +6,9 @@ import hmac
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -114,19 +114,31 @@ class TokenVerifier:
 
     def __init__(self, config: TokenConfig, capacity: int = 4096) -> None:
         self._config = config
+        self._capacity = capacity
         self._mac = hmac.new(config.secret_key.encode(), digestmod=hashlib.sha256)
-        self._verified = lru_cache(maxsize=capacity)(self._verify_signature_and_claims)
+        self._remembered: OrderedDict[str, AccessClaims] = OrderedDict()  # least recently used first
 
     def verify(self, token: str) -> AccessClaims | None:
         """The token's claims, or None if it must be refused."""
+        claims = self._remembered.get(token)
+        if claims is None:
+            claims = self._verify_unknown(token)
+        else:
+            self._remembered.move_to_end(token)
+        if claims is None or claims.expires_at + CLOCK_LEEWAY.total_seconds() <= time.time():
+            return None
+        return claims
+
+    def _verify_unknown(self, token: str) -> AccessClaims | None:
         if not self._signed_with_our_key(token):
             return None
         try:
-            claims = self._verified(token)  # lru_cache does not remember the InvalidToken it may raise
+            claims = verify_access_token(token, self._config)
         except InvalidToken:
             return None
-        if claims.expires_at + CLOCK_LEEWAY.total_seconds() <= time.time():
-            return None
+        self._remembered[token] = claims
+        if len(self._remembered) > self._capacity:
+            self._remembered.popitem(last=False)
         return claims
 
     def _signed_with_our_key(self, token: str) -> bool:
@@ -140,9 +152,6 @@ class TokenVerifier:
         mac = self._mac.copy()
         mac.update(signing_input.encode())
         return hmac.compare_digest(mac.digest(), presented)
-
-    def _verify_signature_and_claims(self, token: str) -> AccessClaims:
-        return verify_access_token(token, self._config)
 
 
 def new_session_id() -> str:

@@ -4,8 +4,8 @@ from urllib.parse import urlencode
 from fastapi import Query, Request, Response, status
 from pydantic import AfterValidator
 
-from postboard.auth.dependencies import AuthenticatedRoute, CallerFromToken, CurrentUser
-from postboard.db import AppDatabase, Session
+from postboard.auth.dependencies import AsCaller, AuthenticatedRoute, CurrentUser
+from postboard.db import Session
 from postboard.errors import Forbidden, NotFound, Unauthorized, Unavailable, responses
 from postboard.fields import StorableStr
 from postboard.orm import MAX_OFFSET
@@ -49,8 +49,7 @@ def _next_page_link(request: Request, cursor: PageCursor) -> str:
 async def list_posts(
     request: Request,
     response: Response,
-    caller: CallerFromToken,
-    database: AppDatabase,
+    as_caller: AsCaller,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     skip: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     search: Annotated[StorableStr, Query(description="Case-insensitive substring of the title")] = "",
@@ -65,15 +64,15 @@ async def list_posts(
     next one, which starts right after this page's last post however many posts come and go meanwhile.
     """
     cursor = None if before is None else parse_cursor(before)
-    page = await service.list_posts(database, caller, limit=limit, skip=skip, search=search, before=cursor)
+    page = await service.list_posts(as_caller, limit=limit, skip=skip, search=search, before=cursor)
     if page.next_cursor is not None:
         response.headers["Link"] = _next_page_link(request, page.next_cursor)
     return page.posts
 
 
 @router.get("/{id}", response_model=PostOut, responses=responses(NotFound))
-async def get_post(id: int, caller: CallerFromToken, database: AppDatabase) -> dict[str, Any]:
-    return await service.get_post(database, caller, id)
+async def get_post(id: int, as_caller: AsCaller) -> dict[str, Any]:
+    return await service.get_post(as_caller, id)
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=Post, responses=responses(body=True))

@@ -9,9 +9,8 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, bindparam, or_, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from postboard.auth.reads import CallerRead, caller_id, caller_read, read_as
-from postboard.auth.tokens import Caller
-from postboard.db import Database
+from postboard.auth.reads import CallerRead, CallerReads, caller_id, caller_read
+from postboard.db import one_of
 from postboard.errors import NOT_OWNER, Forbidden, NotFound, post_not_found_for_read, post_not_found_for_write
 from postboard.orm import UTCDateTime, is_storable_id
 from postboard.posts.cursors import PageCursor
@@ -81,11 +80,10 @@ def _page_read(searching: bool, after_cursor: bool) -> CallerRead:
     if after_cursor:
         cursor = (bindparam("cursor_created_at", type_=UTCDateTime()), bindparam("cursor_id", type_=Integer))
         page = page.where(tuple_(Post.created_at, Post.id) < tuple_(*cursor))
-    page_ids = page.subquery()
     return caller_read(
         select(*_POST_COLUMNS)
         .join(User, User.id == Post.owner_id)
-        .join(page_ids, page_ids.c.id == Post.id)
+        .where(one_of(Post.id.expression, page))
         .order_by(*_NEWEST_FIRST)
     )
 
@@ -100,7 +98,7 @@ def _literally(text: str) -> str:
 
 
 async def list_posts(
-    database: Database, caller: Caller, *, limit: int, skip: int, search: str, before: PageCursor | None
+    as_caller: CallerReads, *, limit: int, skip: int, search: str, before: PageCursor | None
 ) -> Page:
     """Newest first; `before` continues after the last post of an earlier page (keyset pagination)."""
     parameters: dict[str, Any] = {"limit": limit, "skip": skip}
@@ -108,7 +106,7 @@ async def list_posts(
         parameters["search"] = _literally(search)
     if before is not None:
         parameters.update(cursor_created_at=before.created_at, cursor_id=before.post_id)
-    rows = await read_as(database, caller, _page_read(bool(search), before is not None), **parameters)
+    rows = await as_caller.fetch(_page_read(bool(search), before is not None), **parameters)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = None if last is None else PageCursor(last["created_at"], last["id"])
     return Page([_post_out(row) for row in rows], next_cursor)
@@ -121,10 +119,10 @@ _POST_READ = caller_read(
 )
 
 
-async def get_post(database: Database, caller: Caller, post_id: int) -> dict[str, Any]:
+async def get_post(as_caller: CallerReads, post_id: int) -> dict[str, Any]:
     rows: Sequence[Row] = []
     if is_storable_id(post_id):
-        rows = await read_as(database, caller, _POST_READ, post_id=post_id)
+        rows = await as_caller.fetch(_POST_READ, post_id=post_id)
     if not rows:
         raise NotFound(post_not_found_for_read(post_id))
     return _post_out(rows[0])

@@ -3,14 +3,14 @@ from typing import Annotated, Any
 from fastapi import Depends, status
 
 from postboard.auth.dependencies import (
+    AsCaller,
     AuthenticatedRoute,
-    CallerFromToken,
     ClientAddress,
     CurrentUser,
     Hasher,
     Throttling,
 )
-from postboard.db import AppDatabase, Session
+from postboard.db import Session
 from postboard.errors import (
     Conflict,
     Forbidden,
@@ -50,9 +50,9 @@ async def create_user(
 
 
 @router.get("/me", response_model=UserOut, responses=responses(Unauthorized))
-async def get_me(caller: CallerFromToken, database: AppDatabase) -> dict[str, Any]:
+async def get_me(as_caller: AsCaller) -> dict[str, Any]:
     """The account the bearer token belongs to."""
-    return await service.get_caller_account(database, caller)
+    return await service.get_caller_account(as_caller)
 
 
 async def get_password_check(hasher: Hasher, throttle: Throttling, address: ClientAddress) -> PasswordCheck:
@@ -87,5 +87,5 @@ async def delete_me(confirmation: AccountDeletion, user: CurrentUser, session: S
 
 
 @router.get("/{id}", response_model=UserOut, responses=responses(Unauthorized, NotFound))
-async def get_user(id: int, caller: CallerFromToken, database: AppDatabase) -> dict[str, Any]:
-    return await service.get_user(database, caller, id)
+async def get_user(id: int, as_caller: AsCaller) -> dict[str, Any]:
+    return await service.get_user(as_caller, id)

@@ -7,11 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.passwords import PasswordHasher
-from postboard.auth.reads import caller_read, read_as
+from postboard.auth.reads import CallerReads, caller_read
 from postboard.auth.service import check_password, end_all_sessions, lock_user
 from postboard.auth.throttling import Throttle
-from postboard.auth.tokens import Caller
-from postboard.db import Database
 from postboard.errors import (
     INVALID_TOKEN,
     WRONG_PASSWORD,
@@ -55,15 +53,15 @@ _USER_READ = caller_read(
 )
 
 
-async def get_user(database: Database, caller: Caller, user_id: int) -> dict[str, Any]:
-    rows = await read_as(database, caller, _USER_READ, account_id=user_id) if is_storable_id(user_id) else []
+async def get_user(as_caller: CallerReads, user_id: int) -> dict[str, Any]:
+    rows = await as_caller.fetch(_USER_READ, account_id=user_id) if is_storable_id(user_id) else []
     if not rows:
         raise NotFound(user_not_found(user_id))
     return _user_out(rows[0])
 
 
-async def get_caller_account(database: Database, caller: Caller) -> dict[str, Any]:
-    rows = await read_as(database, caller, _USER_READ, account_id=caller.user_id)
+async def get_caller_account(as_caller: CallerReads) -> dict[str, Any]:
+    rows = await as_caller.fetch(_USER_READ, account_id=as_caller.caller.user_id)
     if not rows:  # the account was deleted between the two looks that read_as takes
         raise Unauthorized(INVALID_TOKEN)
     return _user_out(rows[0])
