@@ -1,0 +1,52 @@
+"""The listing's plan on PostgreSQL: asyncpg prepares every statement, and after a few runs PostgreSQL may
+keep a generic plan, made without the parameters' values. That plan must still read the page off the
+index and the page's posts by their ids, never the whole table."""
+
+import asyncpg
+from sqlalchemy import delete, insert, make_url
+
+from postboard.db import Database
+from postboard.posts.models import Post
+from postboard.posts.service import _page_read
+from postboard.users.models import User
+
+
+async def generic_plan(database_url: str, sql: str, *arguments: object) -> str:
+    url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("SET plan_cache_mode = force_generic_plan")
+        await connection.execute("ANALYZE posts; ANALYZE users")
+        rows = await connection.fetch(f"EXPLAIN {sql}", *arguments)
+    finally:
+        await connection.close()
+    return "\n".join(row[0] for row in rows)
+
+
+async def test_the_listings_generic_plan_never_scans_the_posts_table(postgresql_url: str) -> None:
+    database = Database(postgresql_url)
+    try:
+        async with database.engine.begin() as connection:
+            owner = await connection.scalar(
+                insert(User).values(email="o@example.com", password_hash="x").returning(User.id)
+            )
+            await connection.execute(
+                insert(Post), [{"title": f"post {n}", "content": "c", "owner_id": owner} for n in range(2000)]
+            )
+        for searching, after_cursor in [(False, False), (False, True)]:
+            statement = _page_read(searching, after_cursor).statement
+            compiled = statement.compile(dialect=database.engine.dialect)
+            values = {"user_id": owner, "limit": 10, "skip": 0, "session_id": "s", "now": None}
+            values |= {"cursor_created_at": None, "cursor_id": 1}
+            plan = await generic_plan(
+                postgresql_url, compiled.string, *(values[name] for name in compiled.positiontup or ())
+            )
+
+            assert "Seq Scan on posts" not in plan, plan
+            assert "ix_posts_created_at_id" in plan, plan
+            assert "pk_posts" in plan, plan
+    finally:
+        async with database.engine.begin() as connection:  # the database is shared by the session's tests
+            await connection.execute(delete(Post))
+            await connection.execute(delete(User))
+        await database.dispose()
