@@ -41,8 +41,6 @@ import harness
 import uvloop
 from open_loop import HttpClient, Outcome, Target
 
-from postboard.config import Settings
-
 SECTION = "memory"
 TARGET_PEAK_MB = 150.0  # the server's VmHWM, below
 NO_GROWTH_MB = 5.0  # RSS at the end over RSS half-way, at most
@@ -86,8 +84,6 @@ SPREAD = {
     Kind.FAILED_LOGIN: 4,
 }
 STORM = [Kind.FAILED_LOGIN if position % 4 == 3 else Kind.LOGIN for position in range(32)]
-# What `serve` runs with here, where the bench sets no PASSWORD_HASHING_THREADS.
-DEFAULT_HASHING_THREADS = int(Settings.model_fields["password_hashing_threads"].default)
 REFRESH_TOKENS_KEPT = 1000  # the newest; older sessions just stay in the database
 
 
@@ -289,7 +285,7 @@ def bench(options: argparse.Namespace, folder: Path) -> MemoryResult:
         seconds = uvloop.run(drive(load, clients, sampler))
         return MemoryResult(
             options.database,
-            DEFAULT_HASHING_THREADS,
+            len(harness.server_cpus()),  # PASSWORD_HASHING_THREADS's default: the CPUs the server may use
             sampler.samples,
             server.memory_kib("VmHWM") * 1024 / MB,
             seconds,

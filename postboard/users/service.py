@@ -88,7 +88,9 @@ class PasswordCheck:
         user = await lock_user(session, caller.id)
         if user is None:  # deleted since the token was checked
             raise Unauthorized(INVALID_TOKEN)
-        verdict = await check_password(self.hasher, self.throttle, self.address, user.email, user, password)
+        verdict = await check_password(
+            self.hasher, self.throttle, self.address, user.email, user.id, user.password_hash, password
+        )
         if not verdict.matches:
             raise Forbidden(WRONG_PASSWORD)
         return user
