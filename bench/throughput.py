@@ -37,6 +37,8 @@ UVICORN_OPTIONS = (
     "--no-server-header",
     "--no-proxy-headers",
 )
+BASELINE = "baseline"
+UNAUTHENTICATED = "unauthenticated"  # bench/unauthenticated_app.py: the listing without authentication
 UNEXPECTED_SHARE_FLAGGED = 0.01
 SETTLE_SECONDS = 0.5
 DELETE_VOTES = "DELETE FROM votes WHERE user_id IN ($1, $2)"  # the voters: Postboard's, the baseline's
@@ -49,6 +51,7 @@ class App:
     name: str
     command: tuple[str, ...]  # serves on 127.0.0.1; `--port N` is appended
     scenarios: frozenset[str]
+    measured: bool = True  # False: only ever the reference of another app's scenario
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,13 @@ class Scenario:
 SCENARIOS = (
     Scenario("hello", "GET /", "/", authorization=None, target=0.5),
     Scenario("list", "GET /posts/?limit=10", "/posts/?limit=10", target=0.5),
+    Scenario(  # what authentication costs: the same listing, with and without it
+        "list-auth",
+        "GET /posts/?limit=10, with authentication",
+        "/posts/?limit=10",
+        reference=(UNAUTHENTICATED, "list"),
+        target=0.85,
+    ),
     Scenario("get", "GET /posts/{id}", "/posts/{post_id}", target=0.5),
     Scenario(
         "bad-token",
@@ -98,10 +108,10 @@ def uvicorn_app(target: str) -> tuple[str, ...]:
     )
 
 
-BASELINE = "baseline"
-APPS = (  # the first is the baseline; every other app is compared with it
-    App(BASELINE, uvicorn_app("baseline_app:app"), frozenset(SCENARIO_NAMES) - {"bad-token"}),
+APPS = (  # the first is the baseline; every other measured app is compared with it
+    App(BASELINE, uvicorn_app("baseline_app:app"), frozenset(SCENARIO_NAMES) - {"bad-token", "list-auth"}),
     App("postboard", harness.POSTBOARD_SERVE, frozenset(SCENARIO_NAMES)),
+    App(UNAUTHENTICATED, uvicorn_app("unauthenticated_app:app"), frozenset({"list"}), measured=False),
 )
 
 
@@ -126,7 +136,7 @@ def comparisons(scenario_names: Sequence[str]) -> list[Comparison]:
     found = []
     for scenario in SCENARIOS:  # in this order: reads before the writes that add posts
         for app in APPS[1:]:
-            if scenario.name in scenario_names and scenario.name in app.scenarios:
+            if app.measured and scenario.name in scenario_names and scenario.name in app.scenarios:
                 app_name, reference_name = scenario.reference or (BASELINE, scenario.name)
                 found.append(Comparison(Side(app.name, scenario), Side(app_name, by_name[reference_name])))
     return found
@@ -210,8 +220,8 @@ def check_responses(comparison: Comparison, fixtures: Fixtures) -> None:
         if response.status_code != side.scenario.expected_status:
             raise SystemExit(f"{side.label} answered {response.status_code}: {response.text[:500]}")
         bodies.append(response.json())
-    if comparison.subject.scenario == comparison.reference.scenario and bodies[0] != bodies[1]:
-        raise SystemExit(f"{comparison.subject.label} and its baseline answer different JSON:\n{bodies}")
+    if comparison.subject.scenario.path == comparison.reference.scenario.path and bodies[0] != bodies[1]:
+        raise SystemExit(f"{comparison.subject.label} and its reference answer different JSON:\n{bodies}")
 
 
 @dataclass(frozen=True)
@@ -393,7 +403,8 @@ def report_text(reports: Sequence[DatabaseReport], options: argparse.Namespace) 
         *harness.report_heading("HTTP throughput: `bench/throughput.py`"),
         f"- Servers, one process each on CPU {harness.SERVER_CPU}: `postboard serve --workers 1`, and "
         f"bench/baseline_app.py under `uvicorn {' '.join(UVICORN_OPTIONS)}`, the options "
-        "`postboard serve` passes (uvloop, httptools, access log on, no Server header, no proxy headers); "
+        "`postboard serve` passes (uvloop, httptools, access log on, no Server header, no proxy headers), "
+        "as is bench/unauthenticated_app.py (Postboard's app, its listing without token or session check); "
         f"the baseline's pool: {options.baseline_pool_size} connections, asyncpg's reset on release: "
         f"{options.baseline_pool_reset}.",
         f"- Load on CPU {harness.LOAD_CPU}: `{shlex.join(wrk)}`, with `-H 'Authorization: Bearer ...'` and "

@@ -49,11 +49,12 @@ class CallerRead(NamedTuple):
 
     statement: AnySelect  # answers only while the caller's login session is alive
     on_replica: AnySelect  # answers only once the replica has replayed the caller's writes
+    unchecked: AnySelect  # as given, without either check: what bench/throughput.py weighs them against
 
 
 def caller_read(statement: AnySelect) -> CallerRead:
     """`statement` (which may use the `user_id` parameter), as a read for a caller."""
-    return CallerRead(statement.where(_SESSION_ALIVE), statement.where(_REPLICA_HAS_THE_WRITES))
+    return CallerRead(statement.where(_SESSION_ALIVE), statement.where(_REPLICA_HAS_THE_WRITES), statement)
 
 
 def caller_id() -> Any:
