@@ -34,6 +34,15 @@ from postboard.users.models import User
 
 # What a login needs of an account, read outside any transaction (the fast read path).
 _ACCOUNT_BY_EMAIL = select(User.id, User.password_hash).where(User.email == bindparam("email"))
+# A login session's start, in statements built once: building them costs more than running them.
+_LOCKED_PASSWORD_HASH = select(User.password_hash).where(User.id == bindparam("user_id")).with_for_update()
+_UPGRADE_PASSWORD_HASH = (
+    update(User).where(User.id == bindparam("user_id")).values(password_hash=bindparam("new_hash"))
+)
+_DELETE_ENDED_SESSIONS = delete(RefreshFamily).where(
+    RefreshFamily.user_id == bindparam("user_id"), RefreshFamily.expires_at <= bindparam("now")
+)
+_INSERT_SESSION = insert(RefreshFamily)
 
 
 async def log_in(
@@ -91,28 +100,24 @@ async def _start_session(
 ) -> Token | None:
     """A new login session for the user, if the hash that was verified is still theirs. Core statements
     rather than the ORM: a login's own work is then a few hundred µs beside its hash, not milliseconds."""
-    locked = select(User.password_hash).where(User.id == user_id).with_for_update()
-    if await connection.scalar(locked) != verified_hash:
+    if await connection.scalar(_LOCKED_PASSWORD_HASH, {"user_id": user_id}) != verified_hash:
         return None
     if new_hash is not None:  # made with older parameters or by bcrypt: upgraded now
-        await connection.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
+        await connection.execute(_UPGRADE_PASSWORD_HASH, {"user_id": user_id, "new_hash": new_hash})
     now = utc_now()
     # Sessions past their absolute lifetime are dead; the user's next login clears them away.
-    await connection.execute(
-        delete(RefreshFamily).where(RefreshFamily.user_id == user_id, RefreshFamily.expires_at <= now)
-    )
+    await connection.execute(_DELETE_ENDED_SESSIONS, {"user_id": user_id, "now": now})
     session_id, secret = new_session_id(), new_refresh_secret()
     expires_at = now + tokens.session_lifetime
-    await connection.execute(
-        insert(RefreshFamily).values(
-            id=session_id,
-            user_id=user_id,
-            created_at=now,
-            expires_at=expires_at,
-            refresh_token_hash=hash_refresh_secret(secret),
-            refresh_token_expires_at=min(now + tokens.refresh_lifetime, expires_at),
-        )
-    )
+    new_session = {
+        "id": session_id,
+        "user_id": user_id,
+        "created_at": now,
+        "expires_at": expires_at,
+        "refresh_token_hash": hash_refresh_secret(secret),
+        "refresh_token_expires_at": min(now + tokens.refresh_lifetime, expires_at),
+    }
+    await connection.execute(_INSERT_SESSION, new_session)
     return _token_pair(user_id, session_id, secret, tokens)
 
 
