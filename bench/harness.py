@@ -226,6 +226,17 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
+def connections_accepted(database_url: str) -> int | None:
+    """How many connections PostgreSQL has accepted to the database since its statistics began, this
+    query's own included; None on SQLite."""
+    if make_url(database_url).get_backend_name() == "sqlite":
+        return None
+    [(sessions,)] = query(
+        database_url, "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return int(sessions)
+
+
 def postgres_cpu_seconds() -> float:
     """The CPU time used so far by every PostgreSQL process of this machine, where the database under test
     runs: its backends are long-lived (pooled), so the difference over a run is that run's database work."""

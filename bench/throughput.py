@@ -26,6 +26,7 @@ import httpx
 
 BENCH = harness.BENCH
 SECTION = "throughput"
+DEFAULT_CONNECTIONS = 32
 PASSWORD = "a long benchmark password"
 # What postboard/cli.py's `_serve` passes to uvicorn.run (its defaults included), for the baseline's uvicorn.
 UVICORN_OPTIONS = (
@@ -167,11 +168,13 @@ def side_url(side: Side, fixtures: Fixtures) -> str:
 
 @dataclass(frozen=True)
 class Run:
-    """One wrk run, and the CPU time the server and PostgreSQL spent on it."""
+    """One wrk run, the CPU time the server and PostgreSQL spent on it, and the connections PostgreSQL
+    accepted meanwhile (None on SQLite): a pool that holds the load opens none."""
 
     wrk: harness.WrkResult
     server_cpu_seconds: float
     database_cpu_seconds: float
+    connections_opened: int | None
 
     def cpu_us_per_request(self, seconds: float) -> float:
         return seconds / max(self.wrk.requests, 1) * 1e6
@@ -193,9 +196,18 @@ def run_side(side: Side, fixtures: Fixtures, options: argparse.Namespace, second
         script_args=[str(fixtures.published_ids_file)] if scenario.votes else [],
     )
     server = fixtures.servers[side.app]
+    connections_before = harness.connections_accepted(fixtures.database_url)
     server_before, database_before = server.cpu_seconds(), harness.postgres_cpu_seconds()
     wrk = harness.run_wrk(command)
-    return Run(wrk, server.cpu_seconds() - server_before, harness.postgres_cpu_seconds() - database_before)
+    server_cpu, database_cpu = (
+        server.cpu_seconds() - server_before,
+        harness.postgres_cpu_seconds() - database_before,
+    )
+    connections_after = harness.connections_accepted(fixtures.database_url)
+    opened = None
+    if connections_before is not None and connections_after is not None:
+        opened = connections_after - connections_before - 1  # the second count's own connection
+    return Run(wrk, server_cpu, database_cpu, opened)
 
 
 def delete_votes(fixtures: Fixtures) -> None:
@@ -373,6 +385,20 @@ def flags(side: Side, runs: Sequence[Run]) -> list[str]:
     return found
 
 
+def connections_opened_by_app(report: DatabaseReport) -> dict[str, int]:
+    """Per app, over its measured runs (warm-ups excluded); empty on SQLite."""
+    opened: dict[str, int] = {}
+    for result in report.results:
+        for side, runs in (
+            (result.comparison.subject, result.subject),
+            (result.comparison.reference, result.reference),
+        ):
+            for run in runs:
+                if run.connections_opened is not None:
+                    opened[side.app] = opened.get(side.app, 0) + run.connections_opened
+    return opened
+
+
 def database_section(report: DatabaseReport) -> str:
     lines = [
         f"### {report.database}",
@@ -393,6 +419,10 @@ def database_section(report: DatabaseReport) -> str:
         problems += flags(subject, result.subject) + flags(reference, result.reference)
     rss = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in report.peak_rss_mib.items())
     lines += ["", f"Peak RSS at the end (VmHWM): {rss}."]
+    opened = connections_opened_by_app(report)
+    if opened:
+        counts = ", ".join(f"{name} {count}" for name, count in opened.items())
+        lines += [f"Connections PostgreSQL accepted during the measured runs, in all: {counts}."]
     lines += ["", *(f"- **Flagged:** {problem}" for problem in problems)] if problems else []
     return "\n".join(lines)
 
@@ -426,7 +456,9 @@ def main(options: argparse.Namespace) -> None:
     harness.ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="postboard-throughput-") as folder:
         reports = [bench_database(database, options, Path(folder)) for database in options.databases]
-    harness.publish(report_text(reports, options), SECTION, options)
+    # A run at another concurrency has a section of its own, beside the default's.
+    section = SECTION if options.connections == DEFAULT_CONNECTIONS else f"{SECTION}-{options.connections}"
+    harness.publish(report_text(reports, options), section, options)
 
 
 def parse_options() -> argparse.Namespace:
@@ -438,7 +470,12 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="measured runs of each side (default 3)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of each run (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of load before a scenario's runs")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=DEFAULT_CONNECTIONS,
+        help=f"wrk connections (default {DEFAULT_CONNECTIONS}; another count has a section of its own)",
+    )
     harness.add_seed_options(parser, users=100, posts=1000, votes=2000)
     parser.add_argument("--baseline-pool-size", type=int, default=10)
     parser.add_argument(
