@@ -2,10 +2,9 @@
 listing with, to tell what authentication costs. Never a route the product exposes.
 
 It is the app `postboard serve` runs (postboard.main's: the same settings, middleware, database, routes
-and garbage-collection tuning), except that GET /posts/
-is the product's endpoint with its `as_caller` dependency swapped: no bearer token is verified, and the
-reads run for a fixed viewer without the login-session check. Parameters, validation, statements, service
-and serialization are the product's.
+and garbage-collection tuning), except that GET /posts/ is the product's endpoint with its `as_caller`
+dependency swapped: no bearer token is verified, and the reads run for a fixed viewer without the
+login-session check. Parameters, validation, statements, service and serialization are the product's.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postboard BASELINE_VIEWER_ID=1 \\
         .venv/bin/uvicorn --app-dir bench unauthenticated_app:app --no-server-header --no-proxy-headers
