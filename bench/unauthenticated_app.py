@@ -23,7 +23,7 @@ from postboard import main
 from postboard.auth.dependencies import AsCaller
 from postboard.auth.reads import CallerRead, CallerReads
 from postboard.auth.tokens import Caller
-from postboard.db import Database
+from postboard.db import app_database
 from postboard.posts.router import list_posts
 from postboard.posts.schemas import PostOut
 from postboard.reads import Row
@@ -40,8 +40,7 @@ class UncheckedReads(CallerReads):
 
 
 async def viewer_reads(request: Request) -> CallerReads:
-    database: Database = request.app.state.database
-    return UncheckedReads(Caller(VIEWER_ID, session_id=""), database)
+    return UncheckedReads(Caller(VIEWER_ID, session_id=""), app_database(request))
 
 
 AsViewer = Annotated[CallerReads, Depends(viewer_reads)]

@@ -221,9 +221,14 @@ def recorded_statements(database: Database) -> Iterator[list[str]]:
             event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
-async def get_database(request: Request) -> Database:
+def app_database(request: Request) -> Database:
+    """The database the app opened at start, for any part of a request that needs it."""
     database: Database = request.app.state.database
     return database
+
+
+async def get_database(request: Request) -> Database:
+    return app_database(request)
 
 
 AppDatabase = Annotated[Database, Depends(get_database)]
@@ -231,7 +236,7 @@ AppDatabase = Annotated[Database, Depends(get_database)]
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed after the route returns and before the response is sent."""
-    database: Database = request.app.state.database
+    database = app_database(request)
     async with database.session(writes=request.method not in ("GET", "HEAD")) as session, session.begin():
         yield session
 

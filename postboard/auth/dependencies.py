@@ -18,7 +18,7 @@ from postboard.auth.reads import CallerReads, session_is_alive
 from postboard.auth.service import count_write
 from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import Caller, TokenConfig, TokenVerifier
-from postboard.db import Database, Session
+from postboard.db import Session, app_database
 from postboard.errors import (
     INVALID_TOKEN,
     NOT_AUTHENTICATED,
@@ -94,8 +94,7 @@ class BearerScheme(OAuth2PasswordBearer):
         caller: Caller | None = request.scope.get(_CALLER_KEY)  # verified already by AuthenticatedRoute
         if caller is None:
             caller = verified_caller(request, _bearer_token(request))
-        database: Database = request.app.state.database
-        return CallerReads(caller, database)
+        return CallerReads(caller, app_database(request))
 
 
 # auto_error=False: the missing-token answer is ours, in the contract's words.
@@ -179,8 +178,7 @@ async def authentication_error(request: Request) -> DomainError | None:
         return None
     try:
         caller = verified_caller(request, _bearer_token(request))
-        database: Database = request.app.state.database
-        if not await session_is_alive(database, caller):
+        if not await session_is_alive(app_database(request), caller):
             raise Unauthorized(INVALID_TOKEN)
     except Unauthorized as error:
         return error
