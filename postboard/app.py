@@ -62,6 +62,7 @@ def token_config(settings: Settings) -> TokenConfig:
         access_lifetime=settings.access_token_lifetime,
         refresh_lifetime=settings.refresh_token_lifetime,
         session_lifetime=settings.session_lifetime,
+        sessions_per_account=settings.max_sessions_per_account,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
     )

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     login_limit_per_account: RateLimits = "5/minute;100/hour"
     login_limit_per_address: RateLimits = "50/minute"
     register_limit_per_address: RateLimits = "10/minute;100/hour"
+    # Wrong passwords given by a signed-in caller (changing the email or password, deleting the account).
+    password_check_limit_per_session: RateLimits = "5/minute;100/hour"
+    email_change_limit_per_account: RateLimits = "5/hour;20/day"
+    refresh_limit_per_address: RateLimits = "30/minute;300/hour"
+    # Live login sessions an account may hold; a login past it ends the oldest.
+    max_sessions_per_account: int = Field(default=100, gt=0, le=100_000)
     redis_url: str | None = None
     trusted_proxies: CommaSeparated = []
     cors_origins: CommaSeparated = []

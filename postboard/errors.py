@@ -104,6 +104,9 @@ INVALID_REFRESH_TOKEN = "Invalid or expired refresh token"
 WRONG_PASSWORD = "The current password is incorrect"
 TOO_MANY_LOGIN_FAILURES = "Too many failed login attempts, try again later"
 TOO_MANY_REGISTRATIONS = "Too many registrations from this address, try again later"
+TOO_MANY_PASSWORD_FAILURES = "Too many wrong passwords on this login session, try again later"
+TOO_MANY_EMAIL_CHANGES = "Too many email changes on this account, try again later"
+TOO_MANY_REFRESH_FAILURES = "Too many invalid refresh tokens from this address, try again later"
 RATE_LIMITER_UNAVAILABLE = "The rate limiter is unavailable, try again shortly"
 
 

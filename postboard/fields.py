@@ -5,6 +5,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, PlainSerializer
 
+# The longest email address SMTP can carry (RFC 5321: 64 octets, "@", 255 octets).
+EMAIL_MAX_LENGTH = 320
+
 
 def _require_encodable(value: str) -> str:
     # JSON's "\ud800" escape yields a lone surrogate, which no database stores and no hasher can encode.

@@ -180,16 +180,20 @@ async def test_a_request_that_waits_past_the_pool_timeout_is_a_503(database_url:
             # The pool's only connection is taken for longer than the timeout.
             async with application.state.database.engine.connect() as held:
                 await held.execute(text("SELECT 1"))
-                response = await client.post(
-                    "/posts/",
-                    json={"title": "t", "content": "c"},
-                    headers={"Authorization": f"Bearer {token}"},
+                headers = {"Authorization": f"Bearer {token}"}
+                post = await client.post("/posts/", json={"title": "t", "content": "c"}, headers=headers)
+                # Checked on a read of its own, the password then waits for the transaction's connection.
+                password_change = await client.put(
+                    "/users/me/password",
+                    json={"current_password": DEFAULT_PASSWORD, "new_password": "another password"},
+                    headers=headers,
                 )
         await delete_all_rows(application)
 
-    assert response.status_code == 503, response.text
-    assert response.json() == {"detail": "The database is unavailable, try again shortly"}
-    assert response.headers["retry-after"].isdigit()
+    for response in (post, password_change):
+        assert response.status_code == 503, response.text
+        assert response.json() == {"detail": "The database is unavailable, try again shortly"}
+        assert response.headers["retry-after"].isdigit()
 
 
 async def test_a_read_that_waits_past_the_pool_timeout_is_a_503(postgresql_url: str) -> None:

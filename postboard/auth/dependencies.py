@@ -12,17 +12,19 @@ from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import select
 
+from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.models import RefreshFamily
 from postboard.auth.passwords import PasswordHasher
 from postboard.auth.reads import CallerReads, session_is_alive
 from postboard.auth.service import count_write
-from postboard.auth.throttling import Throttle
+from postboard.auth.throttling import AddressBudget, Throttle, address_budget_of
 from postboard.auth.tokens import Caller, TokenConfig, TokenVerifier
 from postboard.db import Session, app_database
 from postboard.errors import (
     INVALID_TOKEN,
     NOT_AUTHENTICATED,
     DomainError,
+    TooManyRequests,
     Unauthorized,
 )
 from postboard.orm import is_storable_id, utc_now
@@ -148,27 +150,52 @@ def _refusal(detail: str) -> Response:
     )
 
 
+RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
 class AuthenticatedRoute(APIRoute):
-    """A route that checks the bearer token, if it needs one, before FastAPI reads its parameters and body.
+    """A route that checks the bearer token, if it needs one, before FastAPI reads its parameters and body;
+    and, if its endpoint `spends_address_budget`, refuses an address that has spent it, before that too.
 
     A refused token then costs no dependency resolution, no body parsing and no exception unwinding: it
     is answered for about the price of a hello, so a flood of forged tokens buys an attacker nothing.
-    The verified caller is handed to `bearer_scheme`, which does not verify it again.
+    The verified caller is handed to `bearer_scheme`, which does not verify it again. Likewise an address
+    that is being throttled costs no parsing, however large or odd its bodies.
     """
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    def get_route_handler(self) -> RouteHandler:
         handler = super().get_route_handler()
-        if not _needs_authentication(self.dependant):
-            return handler
+        if _needs_authentication(self.dependant):
+            handler = _authenticating_first(handler)
+        budget = address_budget_of(self.endpoint)
+        if budget is not None:
+            handler = _throttling_first(handler, budget)
+        return handler
 
-        async def authenticate_first(request: Request) -> Response:
-            checked = check_bearer_token(request, _bearer_token(request))
-            if isinstance(checked, str):
-                return _refusal(checked)
-            request.scope[_CALLER_KEY] = checked
-            return await handler(request)
 
-        return authenticate_first
+def _authenticating_first(handler: RouteHandler) -> RouteHandler:
+    async def authenticate_first(request: Request) -> Response:
+        checked = check_bearer_token(request, _bearer_token(request))
+        if isinstance(checked, str):
+            return _refusal(checked)
+        request.scope[_CALLER_KEY] = checked
+        return await handler(request)
+
+    return authenticate_first
+
+
+def _throttling_first(handler: RouteHandler, budget: AddressBudget) -> RouteHandler:
+    async def throttle_first(request: Request) -> Response:
+        throttle = await get_throttle(request)
+        address = await get_client_address(request)
+        try:
+            await throttle.refuse_spent_address(budget, address)
+        except TooManyRequests:
+            log_auth_event(AuthEvent.THROTTLED, address)
+            raise
+        return await handler(request)
+
+    return throttle_first
 
 
 async def authentication_error(request: Request) -> DomainError | None:

@@ -26,3 +26,15 @@ class RefreshFamily(Base):
     # Writes made through the session while a read replica is configured: a replica whose copy of the row
     # has the primary's count has replayed every one of them (see auth/reads.py).
     write_count: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
+
+
+class RetiredRefreshToken(Base):
+    """A refresh token that was traded in for a new pair, kept until it would have expired: presented
+    again, it proves that the session's tokens were copied. A refresh token that was never issued proves
+    nothing (anyone can make one up from a session id, which every access token shows)."""
+
+    __tablename__ = "retired_refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), primary_key=True)
+    family_id: Mapped[str] = mapped_column(ForeignKey("refresh_families.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -13,6 +13,7 @@ from postboard.auth.dependencies import (
     Tokens,
 )
 from postboard.auth.schemas import RefreshRequest, Token, UserLogin
+from postboard.auth.throttling import AddressBudget, spends_address_budget
 from postboard.db import AppDatabase, Session
 from postboard.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable, responses
 
@@ -28,6 +29,7 @@ def _do_not_store(response: Response) -> None:
 @router.post(
     "/login", response_model=Token, responses=responses(Forbidden, TooManyRequests, Unavailable, body=True)
 )
+@spends_address_budget(AddressBudget.FAILED_LOGINS)
 async def login(
     credentials: Annotated[UserLogin, Form()],
     response: Response,
@@ -40,23 +42,33 @@ async def login(
     """Exchanges an email and password (as an OAuth2 password form) for an access and a refresh token.
 
     Failed attempts are budgeted per account and per client address; past the budget the answer is 429
-    with Retry-After, whether or not the account exists.
+    with Retry-After, whether or not the account exists. An address past its budget is answered before
+    its form is read.
     """
     _do_not_store(response)
     return await service.log_in(database, hasher, throttle, tokens, credentials, address)
 
 
-@router.post("/token/refresh", response_model=Token, responses=responses(Unauthorized, body=True))
+@router.post(
+    "/token/refresh", response_model=Token, responses=responses(Unauthorized, TooManyRequests, body=True)
+)
+@spends_address_budget(AddressBudget.FAILED_REFRESHES)
 async def refresh_token(
-    request: RefreshRequest, response: Response, database: AppDatabase, tokens: Tokens, address: ClientAddress
+    request: RefreshRequest,
+    response: Response,
+    database: AppDatabase,
+    throttle: Throttling,
+    tokens: Tokens,
+    address: ClientAddress,
 ) -> Token:
     """Exchanges a refresh token for a new access token and a new refresh token; the old one is retired.
 
     Presenting a retired refresh token again ends its whole login session: every refresh and access token
-    issued from it stops working.
+    issued from it stops working. A refresh token that was never issued is a 401 that ends nothing;
+    those 401s are budgeted per client address (429 with Retry-After once spent).
     """
     _do_not_store(response)
-    return await service.refresh(database, tokens, request.refresh_token, address)
+    return await service.refresh(database, throttle, tokens, request.refresh_token, address)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses(Unauthorized))

@@ -1,6 +1,8 @@
 from pydantic import BaseModel, ConfigDict, Field
 
-from postboard.fields import EncodableStr, StorableStr
+from postboard.auth.tokens import TOKEN_MAX_LENGTH
+from postboard.fields import EMAIL_MAX_LENGTH, EncodableStr, StorableStr
+from postboard.users.schemas import PASSWORD_MAX_LENGTH
 
 
 class Token(BaseModel):
@@ -13,16 +15,23 @@ class Token(BaseModel):
 
 
 class UserLogin(BaseModel):
-    """The OAuth2 password form; `username` is the email. Other OAuth2 fields (scope, ...) are ignored."""
+    """The OAuth2 password form; `username` is the email. Other OAuth2 fields (scope, ...) are ignored.
+
+    The lengths are capped before anything else looks at the values: no account has a longer email or
+    password, and parsing a megabyte-long "email" would hold up every other request.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
-    username: StorableStr = Field(min_length=1, description="The account's email")
-    password: EncodableStr = Field(min_length=1)
+    username: StorableStr = Field(
+        min_length=1, max_length=EMAIL_MAX_LENGTH, description="The account's email"
+    )
+    password: EncodableStr = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
 
 
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # No length limit here: anything that is not one of our tokens, an access token included, is a 401.
-    refresh_token: StorableStr = Field(min_length=1)
+    # Anything that is not one of our refresh tokens, an access token included, is a 401; only what is far
+    # too long to be any token is refused as invalid input.
+    refresh_token: StorableStr = Field(min_length=1, max_length=TOKEN_MAX_LENGTH)

@@ -2,12 +2,12 @@
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Integer, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from postboard.auth.events import AuthEvent, log_auth_event
-from postboard.auth.models import RefreshFamily
-from postboard.auth.passwords import PasswordHasher, Verdict
+from postboard.auth.models import RefreshFamily, RetiredRefreshToken
+from postboard.auth.passwords import Admission, PasswordHasher, Verdict
 from postboard.auth.schemas import Token, UserLogin
 from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import (
@@ -39,8 +39,16 @@ _LOCKED_PASSWORD_HASH = select(User.password_hash).where(User.id == bindparam("u
 _UPGRADE_PASSWORD_HASH = (
     update(User).where(User.id == bindparam("user_id")).values(password_hash=bindparam("new_hash"))
 )
+# The user's sessions past the newest `keep`: at most one, since every login keeps to the cap.
+_SESSIONS_PAST_THE_CAP = (
+    select(RefreshFamily.id)
+    .where(RefreshFamily.user_id == bindparam("user_id"))
+    .order_by(RefreshFamily.created_at.desc(), RefreshFamily.id.desc())
+    .offset(bindparam("keep", type_=Integer))
+)
 _DELETE_ENDED_SESSIONS = delete(RefreshFamily).where(
-    RefreshFamily.user_id == bindparam("user_id"), RefreshFamily.expires_at <= bindparam("now")
+    RefreshFamily.user_id == bindparam("user_id"),
+    or_(RefreshFamily.expires_at <= bindparam("now"), RefreshFamily.id.in_(_SESSIONS_PAST_THE_CAP)),
 )
 _INSERT_SESSION = insert(RefreshFamily)
 
@@ -59,9 +67,8 @@ async def log_in(
     user_id, password_hash = (accounts[0]["id"], accounts[0]["password_hash"]) if accounts else (None, None)
     # Unknown email and wrong password do the same work, count alike against the budgets, and get the
     # same answer.
-    verdict = await check_password(
-        hasher, throttle, address, email, user_id, password_hash, credentials.password
-    )
+    admission = throttle.login_admission(email, address)
+    verdict = await check_password(hasher, admission, address, user_id, password_hash, credentials.password)
     if user_id is None or password_hash is None or not verdict.matches:
         raise Forbidden(INVALID_CREDENTIALS)
     async with database.engine.begin() as connection:
@@ -75,18 +82,16 @@ async def log_in(
 
 async def check_password(
     hasher: PasswordHasher,
-    throttle: Throttle,
+    admission: Admission,
     address: str,
-    email: str,
     user_id: int | None,
     password_hash: str | None,
     password: str,
 ) -> Verdict:
-    """Verifies `password` against the account at `email` (`user_id` and its `password_hash`, or None
-    where there is none) within the account's and the address's failure budgets (429 once one is spent);
-    logs a throttled or failed try."""
+    """Verifies `password` against `password_hash` (None where there is no account) if `admission` lets
+    the attempt through (else 429); logs a throttled or failed try."""
     try:
-        verdict = await hasher.verify(password, password_hash, throttle.login_admission(email, address))
+        verdict = await hasher.verify(password, password_hash, admission)
     except TooManyRequests:
         log_auth_event(AuthEvent.THROTTLED, address, user_id)
         raise
@@ -105,8 +110,6 @@ async def _start_session(
     if new_hash is not None:  # made with older parameters or by bcrypt: upgraded now
         await connection.execute(_UPGRADE_PASSWORD_HASH, {"user_id": user_id, "new_hash": new_hash})
     now = utc_now()
-    # Sessions past their absolute lifetime are dead; the user's next login clears them away.
-    await connection.execute(_DELETE_ENDED_SESSIONS, {"user_id": user_id, "now": now})
     session_id, secret = new_session_id(), new_refresh_secret()
     expires_at = now + tokens.session_lifetime
     new_session = {
@@ -118,6 +121,12 @@ async def _start_session(
         "refresh_token_expires_at": min(now + tokens.refresh_lifetime, expires_at),
     }
     await connection.execute(_INSERT_SESSION, new_session)
+    # Sessions past their absolute lifetime are dead, and past the cap the oldest end: each login clears
+    # them away, so an account holds at most `sessions_per_account` rows, and this stays cheap. The user's
+    # row is locked, so concurrent logins take turns here.
+    await connection.execute(
+        _DELETE_ENDED_SESSIONS, {"user_id": user_id, "now": now, "keep": tokens.sessions_per_account}
+    )
     return _token_pair(user_id, session_id, secret, tokens)
 
 
@@ -129,14 +138,6 @@ def _token_pair(user_id: int, session_id: str, secret: str, tokens: TokenConfig)
     )
 
 
-def _rotate(family: RefreshFamily, tokens: TokenConfig, now: datetime) -> Token:
-    """Gives the family a new refresh token (retiring the previous one) and a new access token."""
-    secret = new_refresh_secret()
-    family.refresh_token_hash = hash_refresh_secret(secret)
-    family.refresh_token_expires_at = min(now + tokens.refresh_lifetime, family.expires_at)
-    return _token_pair(family.user_id, family.id, secret, tokens)
-
-
 async def lock_user(session: AsyncSession, user_id: int) -> User | None:
     """The user's row, locked until the transaction ends (SQLite's writers hold the database lock anyway)."""
     statement = select(User).where(User.id == user_id).with_for_update()
@@ -144,21 +145,24 @@ async def lock_user(session: AsyncSession, user_id: int) -> User | None:
     return user
 
 
-async def refresh(database: Database, tokens: TokenConfig, refresh_token: str, address: str) -> Token:
+async def refresh(
+    database: Database, throttle: Throttle, tokens: TokenConfig, refresh_token: str, address: str
+) -> Token:
     parsed = parse_refresh_token(refresh_token)
-    if parsed is None:
-        raise Unauthorized(INVALID_REFRESH_TOKEN)
-    session_id, secret = parsed
-    # Its own transaction, committed even when the answer is 401: a detected reuse must stay revoked.
-    async with database.session(writes=True) as session, session.begin():
-        family = await session.scalar(
-            select(RefreshFamily).where(RefreshFamily.id == session_id).with_for_update()
-        )
-        token, reused = await _refresh_family(session, family, secret, tokens)
-        user_id = family.user_id if family else None
-    if reused:
+    token, replayed, user_id = None, False, None
+    if parsed is not None:
+        session_id, secret = parsed
+        # Its own transaction, committed even when the answer is 401: a detected replay must stay revoked.
+        async with database.session(writes=True) as session, session.begin():
+            family = await session.scalar(
+                select(RefreshFamily).where(RefreshFamily.id == session_id).with_for_update()
+            )
+            token, replayed = await _refresh_family(session, family, secret, tokens)
+            user_id = family.user_id if family else None
+    if replayed:
         log_auth_event(AuthEvent.REFRESH_REUSE_DETECTED, address, user_id)
     if token is None:
+        await throttle.count_failed_refresh(address)
         raise Unauthorized(INVALID_REFRESH_TOKEN)
     log_auth_event(AuthEvent.REFRESHED, address, user_id)
     return token
@@ -172,14 +176,50 @@ async def _refresh_family(
         return None, False
     now = utc_now()
     if not refresh_secret_matches(secret, family.refresh_token_hash):
-        # Either the thief or the rightful client is replaying a retired token; which is unknowable, so
-        # the whole session ends, and with it every access token issued from it.
+        if not await _was_retired(session, family.id, secret, now):
+            return None, False  # never issued: a guess, which proves nothing about the session's tokens
+        # A token that was traded in is back: either the thief or the rightful client is replaying it,
+        # which is unknowable, so the whole session ends, and with it every access token issued from it.
         await session.delete(family)
         return None, True
     if family.refresh_token_expires_at <= now or family.expires_at <= now:
         await session.delete(family)
         return None, False
-    return _rotate(family, tokens, now), False
+    return await _rotate(session, family, tokens, now), False
+
+
+async def _was_retired(session: AsyncSession, family_id: str, secret: str, now: datetime) -> bool:
+    """Whether `secret` is a refresh token of the family that was issued, traded in, and would still be
+    valid: one past its expiry could no longer be used anyway, and is forgotten."""
+    retired = await session.scalar(
+        select(RetiredRefreshToken.token_hash).where(
+            RetiredRefreshToken.token_hash == hash_refresh_secret(secret),
+            RetiredRefreshToken.family_id == family_id,
+            RetiredRefreshToken.expires_at > now,
+        )
+    )
+    return retired is not None
+
+
+async def _rotate(session: AsyncSession, family: RefreshFamily, tokens: TokenConfig, now: datetime) -> Token:
+    """Gives the family a new refresh token and a new access token; the previous refresh token is kept as
+    retired until it would have expired, and those that have are forgotten."""
+    session.add(
+        RetiredRefreshToken(
+            token_hash=family.refresh_token_hash,
+            family_id=family.id,
+            expires_at=family.refresh_token_expires_at,
+        )
+    )
+    await session.execute(
+        delete(RetiredRefreshToken).where(
+            RetiredRefreshToken.family_id == family.id, RetiredRefreshToken.expires_at <= now
+        )
+    )
+    secret = new_refresh_secret()
+    family.refresh_token_hash = hash_refresh_secret(secret)
+    family.refresh_token_expires_at = min(now + tokens.refresh_lifetime, family.expires_at)
+    return _token_pair(family.user_id, family.id, secret, tokens)
 
 
 async def log_out(session: AsyncSession, session_id: str, user_id: int, address: str) -> None:

@@ -1,10 +1,13 @@
-"""Throttling of failed logins and of registrations, counted by the `limits` library in memory or Redis."""
+"""Throttling of password guesses, registrations, email changes and refresh-token guesses, counted by the
+`limits` library in memory or in Redis."""
 
 import hashlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
 
 import limits
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -13,15 +16,53 @@ from redis.asyncio import ConnectionPool
 
 from postboard.auth.passwords import Admission
 from postboard.config import Settings
-from postboard.errors import TOO_MANY_LOGIN_FAILURES, TOO_MANY_REGISTRATIONS, TooManyRequests
+from postboard.errors import (
+    TOO_MANY_EMAIL_CHANGES,
+    TOO_MANY_LOGIN_FAILURES,
+    TOO_MANY_PASSWORD_FAILURES,
+    TOO_MANY_REFRESH_FAILURES,
+    TOO_MANY_REGISTRATIONS,
+    TooManyRequests,
+)
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Limits counted under one name, such as failed logins per account."""
+    """Limits counted under one name, such as failed logins per account; past them, `message` (429)."""
 
     name: str
     items: Sequence[limits.RateLimitItem]
+    message: str
+
+
+class AddressBudget(Enum):
+    """The budgets kept per client address, which a route may check before it reads the request body."""
+
+    FAILED_LOGINS = "login-address"
+    REGISTRATIONS = "register-address"
+    FAILED_REFRESHES = "refresh-address"
+
+
+# Where `spends_address_budget` leaves its budget on an endpoint, for the route class to find.
+_ADDRESS_BUDGET_ATTRIBUTE = "postboard_address_budget"
+
+
+def spends_address_budget(budget: AddressBudget) -> Callable[[_Endpoint], _Endpoint]:
+    """Marks an endpoint whose client address is refused with 429 before its body is read, once `budget`
+    is spent for that address (see `auth.dependencies.AuthenticatedRoute`)."""
+
+    def mark(endpoint: _Endpoint) -> _Endpoint:
+        setattr(endpoint, _ADDRESS_BUDGET_ATTRIBUTE, budget)
+        return endpoint
+
+    return mark
+
+
+def address_budget_of(endpoint: Callable[..., Any]) -> AddressBudget | None:
+    budget: AddressBudget | None = getattr(endpoint, _ADDRESS_BUDGET_ATTRIBUTE, None)
+    return budget
 
 
 # A Redis that does not answer within this fails the request with a 503 instead of hanging it.
@@ -47,7 +88,8 @@ def _account_key(email: str) -> str:
 
 
 class Throttle:
-    """Budgets of failed logins (per account and per address) and registrations (per address).
+    """Budgets of failed logins (per account and per address), of failed password confirmations (per login
+    session), of failed refreshes and of registrations (per address), and of email changes (per account).
 
     Unknown emails are counted exactly like known ones, so a 429 says nothing about whether an account
     exists. A successful login spends nothing and gives nothing back: interleaving logins to an account
@@ -67,49 +109,111 @@ class Throttle:
             )
         )
         self._limiter = MovingWindowRateLimiter(_storage(self._redis_pool))
-        self._login_per_account = Budget("login-account", limits.parse_many(settings.login_limit_per_account))
-        self._login_per_address = Budget("login-address", limits.parse_many(settings.login_limit_per_address))
-        self._register_per_address = Budget(
-            "register-address", limits.parse_many(settings.register_limit_per_address)
+        self._login_per_account = Budget(
+            "login-account", limits.parse_many(settings.login_limit_per_account), TOO_MANY_LOGIN_FAILURES
         )
+        self._password_check_per_session = Budget(
+            "password-check-session",
+            limits.parse_many(settings.password_check_limit_per_session),
+            TOO_MANY_PASSWORD_FAILURES,
+        )
+        self._email_change_per_account = Budget(
+            "email-change-account",
+            limits.parse_many(settings.email_change_limit_per_account),
+            TOO_MANY_EMAIL_CHANGES,
+        )
+        self._per_address = {
+            AddressBudget.FAILED_LOGINS: Budget(
+                AddressBudget.FAILED_LOGINS.value,
+                limits.parse_many(settings.login_limit_per_address),
+                TOO_MANY_LOGIN_FAILURES,
+            ),
+            AddressBudget.REGISTRATIONS: Budget(
+                AddressBudget.REGISTRATIONS.value,
+                limits.parse_many(settings.register_limit_per_address),
+                TOO_MANY_REGISTRATIONS,
+            ),
+            AddressBudget.FAILED_REFRESHES: Budget(
+                AddressBudget.FAILED_REFRESHES.value,
+                limits.parse_many(settings.refresh_limit_per_address),
+                TOO_MANY_REFRESH_FAILURES,
+            ),
+        }
 
     async def close(self) -> None:
         if self._redis_pool is not None:
             await self._redis_pool.aclose()
 
     def login_admission(self, email: str, address: str) -> Admission:
-        """Admits a password check unless a failure budget of the account or the address is spent (429),
-        and counts it if the password was wrong."""
+        """Admits a login's password check unless a failure budget of the account or the address is spent
+        (429), and counts it against both if the password was wrong."""
+        budgets = [
+            (self._login_per_account, _account_key(email)),
+            (self._per_address[AddressBudget.FAILED_LOGINS], address),
+        ]
+        return self._failure_admission(budgets, budgets)
+
+    def password_check_admission(self, session_id: str, email: str) -> Admission:
+        """Admits a signed-in caller's password confirmation unless their login session's failure budget is
+        spent (429); a wrong password counts against it and against the account's login budget.
+
+        The session's budget is one that only the holder of its token can spend: a stranger's failed
+        logins never lock the owner out of changing their password. Counting the failures against the
+        account's login budget too means that a stolen access token buys no extra guesses at login.
+        """
+        session = (self._password_check_per_session, session_id)
+        return self._failure_admission([session], [session, (self._login_per_account, _account_key(email))])
+
+    async def refuse_spent_address(self, budget: AddressBudget, address: str) -> None:
+        """429 if the address has spent `budget`: checked before a request's body is even read."""
+        if self.enabled:
+            await self._refuse_if_spent(self._per_address[budget], address)
+
+    async def count_registration(self, address: str) -> None:
+        """Counts one registration attempt; 429 once the address's budget is spent."""
+        if self.enabled:
+            await self._count_within(self._per_address[AddressBudget.REGISTRATIONS], address)
+
+    async def count_email_change(self, user_id: int) -> None:
+        """Counts one attempt to change the account's email; 429 once its budget is spent. Every attempt
+        counts, taken or not: each one tells whether an address has an account."""
+        if self.enabled:
+            await self._count_within(self._email_change_per_account, str(user_id))
+
+    async def count_failed_refresh(self, address: str) -> None:
+        if self.enabled:
+            await self._count(self._per_address[AddressBudget.FAILED_REFRESHES], address)
+
+    def _failure_admission(
+        self, checked: list[tuple[Budget, str]], counted: list[tuple[Budget, str]]
+    ) -> Admission:
+        """Admits an attempt unless a `checked` budget is spent; a failed one counts against `counted`."""
 
         async def admit() -> None:
-            if not self.enabled:
-                return
-            for budget, key in self._login_budgets(email, address):
-                for item in budget.items:
-                    if not await self._limiter.test(item, budget.name, key):
-                        retry_after = await self._retry_after(item, budget, key)
-                        raise TooManyRequests(TOO_MANY_LOGIN_FAILURES, retry_after)
+            if self.enabled:
+                for budget, key in checked:
+                    await self._refuse_if_spent(budget, key)
 
         async def settle(matched: bool) -> None:
-            if matched or not self.enabled:
-                return
-            for budget, key in self._login_budgets(email, address):
-                for item in budget.items:
-                    await self._limiter.hit(item, budget.name, key)
+            if self.enabled and not matched:
+                for budget, key in counted:
+                    await self._count(budget, key)
 
         return Admission(admit, settle)
 
-    async def count_registration(self, address: str) -> None:
-        """Counts one registration attempt; raises TooManyRequests once the address's budget is spent."""
-        if not self.enabled:
-            return
-        budget = self._register_per_address
+    async def _refuse_if_spent(self, budget: Budget, key: str) -> None:
         for item in budget.items:
-            if not await self._limiter.hit(item, budget.name, address):
-                raise TooManyRequests(TOO_MANY_REGISTRATIONS, await self._retry_after(item, budget, address))
+            if not await self._limiter.test(item, budget.name, key):
+                raise TooManyRequests(budget.message, await self._retry_after(item, budget, key))
 
-    def _login_budgets(self, email: str, address: str) -> list[tuple[Budget, str]]:
-        return [(self._login_per_account, _account_key(email)), (self._login_per_address, address)]
+    async def _count(self, budget: Budget, key: str) -> None:
+        for item in budget.items:
+            await self._limiter.hit(item, budget.name, key)
+
+    async def _count_within(self, budget: Budget, key: str) -> None:
+        for item in budget.items:
+            if not await self._limiter.hit(item, budget.name, key):
+                raise TooManyRequests(budget.message, await self._retry_after(item, budget, key))
 
     async def _retry_after(self, item: limits.RateLimitItem, budget: Budget, key: str) -> int:
         """Whole seconds until the oldest counted attempt leaves the window (at least 1)."""

@@ -22,6 +22,9 @@ REQUIRED_CLAIMS = ["exp", "iat", "sub", "user_id", "jti", "sid", "type"]
 REFRESH_SECRET_BYTES = 32
 # Ours are 76 characters (a 32-character session id, a dot, 43 of base64url); longer is not ours.
 REFRESH_TOKEN_MAX_LENGTH = 128
+# Far longer than any token Postboard issues (an access token is about 300 characters): a longer one is
+# refused before anything parses, hashes or looks it up.
+TOKEN_MAX_LENGTH = 4096
 
 
 class InvalidToken(Exception):
@@ -35,6 +38,8 @@ class TokenConfig:
     refresh_lifetime: timedelta
     # How long a login's refresh family lives, however often it is refreshed.
     session_lifetime: timedelta
+    # Live login sessions an account may hold: a login past it ends the oldest.
+    sessions_per_account: int
     issuer: str | None = None
     audience: str | None = None
 
@@ -120,6 +125,8 @@ class TokenVerifier:
 
     def verify(self, token: str) -> AccessClaims | None:
         """The token's claims, or None if it must be refused."""
+        if len(token) > TOKEN_MAX_LENGTH:
+            return None
         claims = self._remembered.get(token)
         if claims is None:
             claims = self._verify_unknown(token)

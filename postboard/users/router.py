@@ -6,10 +6,10 @@ from postboard.auth.dependencies import (
     AsCaller,
     AuthenticatedRoute,
     ClientAddress,
-    CurrentUser,
     Hasher,
     Throttling,
 )
+from postboard.auth.throttling import AddressBudget, spends_address_budget
 from postboard.db import Session
 from postboard.errors import (
     Conflict,
@@ -39,12 +39,14 @@ _PASSWORD_CHECKED = (Unauthorized, Forbidden, TooManyRequests, Unavailable)
     response_model=UserOut,
     responses=responses(Conflict, TooManyRequests, Unavailable, body=True),
 )
+@spends_address_budget(AddressBudget.REGISTRATIONS)
 async def create_user(
     new_user: UserCreate, session: Session, hasher: Hasher, throttle: Throttling, address: ClientAddress
 ) -> User:
     """Registers an account. Emails are case-insensitive: one account per address in any letter case.
 
-    Registrations are budgeted per client address; past the budget the answer is 429 with Retry-After.
+    Registrations are budgeted per client address; past the budget the answer is 429 with Retry-After,
+    before the body is read.
     """
     return await service.register(session, hasher, throttle, new_user, address)
 
@@ -63,27 +65,28 @@ Check = Annotated[PasswordCheck, Depends(get_password_check)]
 
 
 @router.patch("/me", response_model=UserOut, responses=responses(*_PASSWORD_CHECKED, Conflict, body=True))
-async def update_me(change: UserUpdate, user: CurrentUser, session: Session, check: Check) -> User:
-    """Changes the account's email; `current_password` must be the account's password (else 403)."""
-    return await service.update_user(session, check, user, change)
+async def update_me(change: UserUpdate, as_caller: AsCaller, check: Check) -> User:
+    """Changes the account's email; `current_password` must be the account's password (else 403).
+
+    Email changes are budgeted per account (429 with Retry-After once spent), taken or refused.
+    """
+    return await service.update_user(check, as_caller, change)
 
 
 @router.put(
     "/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=responses(*_PASSWORD_CHECKED, body=True)
 )
-async def change_my_password(
-    change: PasswordChange, user: CurrentUser, session: Session, check: Check
-) -> None:
+async def change_my_password(change: PasswordChange, as_caller: AsCaller, check: Check) -> None:
     """Sets a new password. Every token the account holds stops working, this one included: log in again."""
-    await service.change_password(session, check, user, change)
+    await service.change_password(check, as_caller, change)
 
 
 @router.delete(
     "/me", status_code=status.HTTP_204_NO_CONTENT, responses=responses(*_PASSWORD_CHECKED, body=True)
 )
-async def delete_me(confirmation: AccountDeletion, user: CurrentUser, session: Session, check: Check) -> None:
+async def delete_me(confirmation: AccountDeletion, as_caller: AsCaller, check: Check) -> None:
     """Deletes the account with its posts and votes, given its password; its tokens stop working."""
-    await service.delete_user(session, check, user, confirmation.password)
+    await service.delete_user(check, as_caller, confirmation.password)
 
 
 @router.get("/{id}", response_model=UserOut, responses=responses(Unauthorized, NotFound))

@@ -6,10 +6,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from postboard.auth.events import AuthEvent, log_auth_event
+from postboard.auth.models import RefreshFamily
 from postboard.auth.passwords import PasswordHasher
-from postboard.auth.reads import CallerReads, caller_read
-from postboard.auth.service import check_password, end_all_sessions, lock_user
+from postboard.auth.reads import CallerReads, caller_id, caller_read
+from postboard.auth.service import check_password, count_write, end_all_sessions, lock_user
 from postboard.auth.throttling import Throttle
+from postboard.auth.tokens import Caller
 from postboard.errors import (
     INVALID_TOKEN,
     WRONG_PASSWORD,
@@ -20,7 +22,7 @@ from postboard.errors import (
     email_taken,
     user_not_found,
 )
-from postboard.orm import is_storable_id
+from postboard.orm import is_storable_id, utc_now
 from postboard.reads import Row
 from postboard.users.models import User
 from postboard.users.schemas import PasswordChange, UserCreate, UserUpdate
@@ -71,6 +73,18 @@ def _user_out(row: Row) -> dict[str, Any]:
     return {"id": row["id"], "email": row["email"], "created_at": row["created_at"]}
 
 
+_PASSWORD_HASH_READ = caller_read(select(User.email, User.password_hash).where(User.id == caller_id()))
+
+
+@dataclass(frozen=True)
+class ConfirmedPassword:
+    """A signed-in caller whose password was confirmed, and the stored hash it was confirmed against."""
+
+    caller: Caller
+    email: str
+    password_hash: str
+
+
 @dataclass(frozen=True)
 class PasswordCheck:
     """What confirming a signed-in caller's password takes: the hasher, the throttle, and where from."""
@@ -79,43 +93,80 @@ class PasswordCheck:
     throttle: Throttle
     address: str
 
-    async def confirm(self, session: AsyncSession, caller: User, password: str) -> User:
-        """The caller's row, locked for the rest of the request, once `password` is confirmed as theirs.
+    async def confirm(self, as_caller: CallerReads, password: str) -> ConfirmedPassword:
+        """Confirms that `password` is the caller's (403 if not), within their login session's failure
+        budget (429 once it is spent).
 
-        Wrong passwords count against the account's login budget: a stolen access token is no way
-        around it.
+        The hash is read and checked outside any transaction: waiting for a hashing slot and hashing
+        hold no database connection and no SQLite write lock. `lock_confirmed` then makes sure, under
+        the row lock, that nothing changed meanwhile.
         """
-        user = await lock_user(session, caller.id)
-        if user is None:  # deleted since the token was checked
+        caller = as_caller.caller
+        rows = await as_caller.fetch(_PASSWORD_HASH_READ)
+        if not rows:  # the account was deleted since the token was issued
             raise Unauthorized(INVALID_TOKEN)
+        email, password_hash = rows[0]["email"], rows[0]["password_hash"]
+        admission = self.throttle.password_check_admission(caller.session_id, email)
         verdict = await check_password(
-            self.hasher, self.throttle, self.address, user.email, user.id, user.password_hash, password
+            self.hasher, admission, self.address, caller.user_id, password_hash, password
         )
         if not verdict.matches:
             raise Forbidden(WRONG_PASSWORD)
-        return user
+        return ConfirmedPassword(caller, email, password_hash)
 
 
-async def update_user(session: AsyncSession, check: PasswordCheck, caller: User, change: UserUpdate) -> User:
-    user = await check.confirm(session, caller, change.current_password)
-    if change.email is not None and change.email != user.email:
-        user.email = change.email
-        await _flush_unique_email(session, change.email)
-        log_auth_event(AuthEvent.EMAIL_CHANGED, check.address, user.id)
+_LIVE_SESSION = select(RefreshFamily.id).where(
+    RefreshFamily.id == bindparam("session_id"),
+    RefreshFamily.user_id == bindparam("user_id"),
+    RefreshFamily.expires_at > bindparam("now"),
+)
+
+
+async def lock_confirmed(session: AsyncSession, confirmed: ConfirmedPassword) -> User:
+    """The caller's row, locked until the transaction ends, if their login session is still alive (else
+    401) and the password confirmed is still theirs (else 403: it was changed meanwhile)."""
+    caller = confirmed.caller
+    user = await lock_user(session, caller.user_id)
+    parameters = {"session_id": caller.session_id, "user_id": caller.user_id, "now": utc_now()}
+    if user is None or await session.scalar(_LIVE_SESSION, parameters) is None:
+        raise Unauthorized(INVALID_TOKEN)
+    if user.password_hash != confirmed.password_hash:
+        raise Forbidden(WRONG_PASSWORD)
     return user
 
 
-async def change_password(
-    session: AsyncSession, check: PasswordCheck, caller: User, change: PasswordChange
-) -> None:
-    user = await check.confirm(session, caller, change.current_password)
-    user.password_hash = await check.hasher.hash(change.new_password)
-    await end_all_sessions(session, user.id)
+async def update_user(check: PasswordCheck, as_caller: CallerReads, change: UserUpdate) -> User:
+    confirmed = await check.confirm(as_caller, change.current_password)
+    new_email = change.email if change.email is not None and change.email != confirmed.email else None
+    if new_email is not None:
+        # Each attempt tells whether the address has an account (409): they are budgeted, taken or not.
+        await check.throttle.count_email_change(confirmed.caller.user_id)
+    database = as_caller.database
+    async with database.session(writes=True) as session, session.begin():
+        user = await lock_confirmed(session, confirmed)
+        if new_email is not None and new_email != user.email:
+            user.email = new_email
+            await _flush_unique_email(session, new_email)
+            log_auth_event(AuthEvent.EMAIL_CHANGED, check.address, user.id)
+        if database.has_replica:
+            await count_write(session, confirmed.caller.session_id)
+    return user
+
+
+async def change_password(check: PasswordCheck, as_caller: CallerReads, change: PasswordChange) -> None:
+    confirmed = await check.confirm(as_caller, change.current_password)
+    new_hash = await check.hasher.hash(change.new_password)  # before the transaction, as the check was
+    async with as_caller.database.session(writes=True) as session, session.begin():
+        user = await lock_confirmed(session, confirmed)
+        user.password_hash = new_hash
+        await end_all_sessions(session, user.id)
     log_auth_event(AuthEvent.PASSWORD_CHANGED, check.address, user.id)
 
 
-async def delete_user(session: AsyncSession, check: PasswordCheck, caller: User, password: str) -> None:
+async def delete_user(check: PasswordCheck, as_caller: CallerReads, password: str) -> None:
     """Removes the account; its posts, votes and login sessions go with it (ON DELETE CASCADE)."""
-    user = await check.confirm(session, caller, password)
-    await session.execute(delete(User).where(User.id == user.id))
+    confirmed = await check.confirm(as_caller, password)
+    async with as_caller.database.session(writes=True) as session, session.begin():
+        user = await lock_confirmed(session, confirmed)
+        await session.execute(delete(User).where(User.id == user.id))
     log_auth_event(AuthEvent.ACCOUNT_DELETED, check.address, user.id)

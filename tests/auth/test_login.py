@@ -111,7 +111,7 @@ async def test_unknown_email_answers_403(client: httpx.AsyncClient, alice: Accou
     assert response.json() == INVALID_CREDENTIALS
 
 
-@pytest.mark.parametrize("username", ["not an email", "nobody", "a@b", "@", "x" * 400 + "@example.com"])
+@pytest.mark.parametrize("username", ["not an email", "nobody", "a@b", "@", "x" * 300 + "@example.com"])
 async def test_username_that_is_not_an_email_answers_403(
     client: httpx.AsyncClient, alice: Account, username: str
 ) -> None:

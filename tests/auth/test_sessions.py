@@ -20,7 +20,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import insert, select, update
 
 from postboard.app import create_app
-from postboard.auth.models import RefreshFamily
+from postboard.auth.models import RefreshFamily, RetiredRefreshToken
 from postboard.orm import utc_now
 from postboard.users.models import User
 from tests.conftest import Account, MakeAccount, TokenPair, count_rows, log_in, make_settings, refresh_pair
@@ -228,6 +228,44 @@ async def test_two_logins_are_independent_sessions(
 # --- POST /token/refresh --------------------------------------------------------------------------------
 
 
+async def test_a_login_past_the_session_cap_ends_the_oldest_session(
+    app: FastAPI, database_url: str, alice: Account
+) -> None:
+    async with app_with(database_url, max_sessions_per_account=3) as (_application, client):
+        sessions = [await start_session(client, alice) for _ in range(3)]
+        of_alice = RefreshFamily.user_id == alice.id
+        assert await count_rows(app, RefreshFamily, of_alice) == 3  # alice's first login was one of them
+
+        newest = await start_session(client, alice)
+
+        assert await count_rows(app, RefreshFamily, of_alice) == 3
+        await assert_session_is_gone(client, app, sessions[0])
+        for live in (*sessions[1:], newest):
+            assert await access_status(client, live) == 200
+
+
+async def test_logins_past_the_cap_leave_the_cap_even_when_concurrent(
+    app: FastAPI, database_url: str, alice: Account
+) -> None:
+    async with app_with(database_url, max_sessions_per_account=2) as (_application, client):
+        responses = await asyncio.gather(*(post_login(client, alice.email, alice.password) for _ in range(6)))
+
+        assert [response.status_code for response in responses] == [200] * 6
+        assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == alice.id) == 2
+
+
+async def test_expired_sessions_are_cleared_by_the_next_login(
+    client: httpx.AsyncClient, app: FastAPI, alice: Account
+) -> None:
+    old = await start_session(client, alice)
+    await set_session_times(app, old.session_id, expires_at=utc_now() + AN_HOUR_AGO)
+
+    await start_session(client, alice)
+
+    assert await count_rows(app, RefreshFamily, RefreshFamily.id == old.session_id) == 0
+    assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == alice.id) == 2
+
+
 async def test_refresh_answers_a_new_working_pair_with_no_store_headers(
     client: httpx.AsyncClient, app: FastAPI, alice: Account
 ) -> None:
@@ -271,6 +309,57 @@ async def test_replayed_refresh_token_ends_the_whole_session(
     for tokens in (newest, second, first):
         await assert_session_is_gone(client, app, tokens)
     assert (await client.get("/users/me", headers=alice.headers)).status_code == 200
+
+
+async def test_made_up_secret_for_a_real_session_is_a_plain_401_that_ends_nothing(
+    client: httpx.AsyncClient, app: FastAPI, alice: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The session id is readable in every access token; the secret was never issued.
+    tokens = await start_session(client, alice)
+    caplog.set_level(logging.INFO, logger="postboard.auth")
+
+    for _ in range(3):
+        guess = await refresh(client, f"{tokens.session_id}.{secrets.token_urlsafe(32)}")
+        assert guess.status_code == 401, guess.text
+        assert guess.json() == INVALID_REFRESH_TOKEN
+
+    assert not [r for r in caplog.records if getattr(r, "event", None) == "refresh_reuse_detected"]
+    assert await access_status(client, tokens) == 200
+    assert (await refresh(client, tokens.refresh)).status_code == 200
+
+
+async def test_a_retired_token_is_evidence_only_until_it_would_have_expired(
+    client: httpx.AsyncClient, app: FastAPI, alice: Account
+) -> None:
+    first = await start_session(client, alice)
+    second = await refresh_pair(client, first.refresh)
+    retired_at_expiry = {"expires_at": utc_now() + AN_HOUR_AGO}
+    async with app.state.database.engine.begin() as connection:
+        await connection.execute(update(RetiredRefreshToken).values(**retired_at_expiry))
+
+    # Past its own expiry the retired token could not be used, so it proves nothing and ends nothing.
+    replay = await refresh(client, first.refresh)
+
+    assert replay.status_code == 401, replay.text
+    assert await access_status(client, second) == 200
+    # The next refresh forgets every retired token of the session that has expired.
+    third = await refresh_pair(client, second.refresh)
+    hashes = RetiredRefreshToken.family_id == third.session_id
+    assert await count_rows(app, RetiredRefreshToken, hashes) == 1
+
+
+async def test_retired_tokens_go_with_their_session(
+    client: httpx.AsyncClient, app: FastAPI, alice: Account
+) -> None:
+    first = await start_session(client, alice)
+    second = await refresh_pair(client, first.refresh)
+    await refresh_pair(client, second.refresh)
+    of_session = RetiredRefreshToken.family_id == first.session_id
+    assert await count_rows(app, RetiredRefreshToken, of_session) == 2
+
+    assert (await refresh(client, first.refresh)).status_code == 401  # a replay: the session ends
+
+    assert await count_rows(app, RetiredRefreshToken, of_session) == 0
 
 
 @pytest.mark.parametrize(

@@ -25,12 +25,17 @@ LOCAL = "127.0.0.1"  # httpx.ASGITransport's default peer
 ELSEWHERE = "10.0.0.9"
 TOO_MANY_LOGIN_FAILURES = {"detail": "Too many failed login attempts, try again later"}
 TOO_MANY_REGISTRATIONS = {"detail": "Too many registrations from this address, try again later"}
+TOO_MANY_REFRESH_FAILURES = {"detail": "Too many invalid refresh tokens from this address, try again later"}
+TOO_MANY_EMAIL_CHANGES = {"detail": "Too many email changes on this account, try again later"}
 INVALID_CREDENTIALS = {"detail": "Invalid Credentials"}
 # Budgets no test reaches unless it sets a small one itself.
 GENEROUS_BUDGETS = {
     "login_limit_per_account": "1000/minute",
     "login_limit_per_address": "1000/minute",
     "register_limit_per_address": "1000/minute",
+    "password_check_limit_per_session": "1000/minute",
+    "email_change_limit_per_account": "1000/minute",
+    "refresh_limit_per_address": "1000/minute",
 }
 
 
@@ -333,6 +338,76 @@ async def test_registration_budget_is_not_the_login_budget(harness: Harness) -> 
     assert (await login(client, alice, PASSWORD)).status_code == 200
     await fail_logins(client, alice, 1)
     assert_throttled(await login(client, alice, PASSWORD), TOO_MANY_LOGIN_FAILURES)
+
+
+# --- Failed refreshes per address -------------------------------------------------------------------------
+
+
+async def logged_in(client: httpx.AsyncClient) -> dict[str, str]:
+    """A new account's token pair, as the login answered it."""
+    email = await registered(client)
+    response = await login(client, email, PASSWORD)
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
+    return await client.post("/token/refresh", json={"refresh_token": refresh_token})
+
+
+async def test_spent_refresh_budget_answers_429_to_every_refresh_from_the_address(harness: Harness) -> None:
+    app = await harness.start(refresh_limit_per_address="3/minute")
+    local = await harness.connect(app)
+    elsewhere = await harness.connect(app, ELSEWHERE)
+    tokens = await logged_in(local)
+    # Successful refreshes spend nothing.
+    for _ in range(4):
+        refreshed = await refresh(local, tokens["refresh_token"])
+        assert refreshed.status_code == 200, refreshed.text
+        tokens = refreshed.json()
+    for _ in range(3):
+        guess = await refresh(local, f"{uuid.uuid4().hex}.{uuid.uuid4().hex}")
+        assert guess.status_code == 401, guess.text
+
+    assert_throttled(await refresh(local, "another.guess"), TOO_MANY_REFRESH_FAILURES)
+    assert_throttled(await refresh(local, tokens["refresh_token"]), TOO_MANY_REFRESH_FAILURES)
+    # The refused attempts ended nothing, and another address refreshes as usual.
+    assert (await refresh(elsewhere, tokens["refresh_token"])).status_code == 200
+
+
+# --- Email changes per account ----------------------------------------------------------------------------
+
+
+async def change_email(client: httpx.AsyncClient, access_token: str, email: str) -> httpx.Response:
+    return await client.patch(
+        "/users/me",
+        json={"email": email, "current_password": PASSWORD},
+        headers={"Authorization": f"Bearer {access_token}"},
+    )
+
+
+async def test_email_changes_have_a_budget_per_account_taken_or_refused(harness: Harness) -> None:
+    client = await harness.client(email_change_limit_per_account="3/minute")
+    taken = await registered(client)
+    tokens, other = await logged_in(client), await logged_in(client)
+    me = await client.get("/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    own_email = me.json()["email"]
+    # Keeping the same address is no change, and costs nothing.
+    assert (await change_email(client, tokens["access_token"], own_email)).status_code == 200
+    moved = fresh_email("moved")
+    assert (await change_email(client, tokens["access_token"], moved)).status_code == 200
+    for _ in range(2):
+        assert (await change_email(client, tokens["access_token"], taken)).status_code == 409
+
+    probe = await change_email(client, tokens["access_token"], fresh_email("probe"))
+
+    assert_throttled(probe, TOO_MANY_EMAIL_CHANGES)
+    assert_throttled(await change_email(client, tokens["access_token"], taken), TOO_MANY_EMAIL_CHANGES)
+    me = await client.get("/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.json()["email"] == moved
+    # Another account has a budget of its own.
+    assert (await change_email(client, other["access_token"], fresh_email("mine"))).status_code == 200
 
 
 # --- Throttling turned off --------------------------------------------------------------------------------

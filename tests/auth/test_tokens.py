@@ -41,6 +41,7 @@ CONFIG = TokenConfig(
     access_lifetime=timedelta(minutes=30),
     refresh_lifetime=timedelta(days=14),
     session_lifetime=timedelta(days=90),
+    sessions_per_account=100,
 )
 ISSUER = "https://postboard.test"
 AUDIENCE = "postboard-api"

@@ -1,0 +1,163 @@
+"""Issue "Security, round two", item 1: one request must not stall the others.
+
+A megabyte-long "email" took email_validator half a second on the event loop, before any throttle. Every
+field a client sends is now capped by its length before anything parses it, and an address that has spent
+its budget is answered before its body is read at all. These tests show the costly step is never reached.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import email_validator
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+
+from postboard.app import create_app
+from postboard.auth import passwords
+from postboard.users import emails
+from tests.conftest import TEST_SECRET_KEY, Account, delete_all_rows, make_settings
+
+# The attack as reported: 1 MB that an email validator works hard on.
+HUGE_USERNAME = "a." * 520_000 + "@example.com"
+PASSWORD = "a perfectly fine password"
+
+
+@pytest.fixture
+def costly_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the costly steps reached: email validation, password hashing, JWT decoding."""
+    reached: list[str] = []
+
+    def recording(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def record(*args: Any, **kwargs: Any) -> Any:
+            reached.append(name)
+            return function(*args, **kwargs)
+
+        return record
+
+    validate_email = recording("email", email_validator.validate_email)
+    monkeypatch.setattr(email_validator, "validate_email", validate_email)  # as pydantic's EmailStr calls it
+    monkeypatch.setattr(emails, "validate_email", validate_email)  # as the login's lookup calls it
+    monkeypatch.setattr(passwords, "_verify_and_update", recording("hash", passwords._verify_and_update))
+    monkeypatch.setattr(jwt, "decode", recording("jwt", jwt.decode))
+    return reached
+
+
+def field_too_long(response: httpx.Response, field: str) -> None:
+    assert response.status_code == 422, response.text[:300]
+    [error] = response.json()["detail"]
+    assert error["type"] == "string_too_long"
+    assert error["loc"] == ["body", field]
+    assert "input" not in error or len(error["input"]) < 2_000_000
+
+
+async def test_a_megabyte_username_is_refused_before_any_parsing(
+    client: httpx.AsyncClient, alice: Account, costly_calls: list[str]
+) -> None:
+    response = await client.post("/login", data={"username": HUGE_USERNAME, "password": PASSWORD})
+
+    field_too_long(response, "username")
+    assert costly_calls == []
+
+
+@pytest.mark.parametrize("length", [257, 100_000])
+async def test_an_overlong_login_password_is_refused_unhashed(
+    client: httpx.AsyncClient, alice: Account, costly_calls: list[str], length: int
+) -> None:
+    response = await client.post("/login", data={"username": alice.email, "password": "p" * length})
+
+    field_too_long(response, "password")
+    assert costly_calls == []
+
+
+async def test_longest_allowed_username_and_password_still_get_their_answer(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    username = "x" * 64 + "@" + "d" * 60 + ".example.com"
+    response = await client.post("/login", data={"username": username, "password": "p" * 256})
+
+    assert response.status_code == 403, response.text
+    assert response.json() == {"detail": "Invalid Credentials"}
+
+
+async def test_an_overlong_refresh_token_is_refused_unparsed(
+    client: httpx.AsyncClient, costly_calls: list[str]
+) -> None:
+    response = await client.post("/token/refresh", json={"refresh_token": "r" * 500_000})
+
+    field_too_long(response, "refresh_token")
+
+
+async def test_an_overlong_bearer_token_is_refused_without_decoding(
+    client: httpx.AsyncClient, alice: Account, costly_calls: list[str]
+) -> None:
+    # Signed with our key, so that only its length can stop it before PyJWT decodes it.
+    claims = jwt.decode(alice.token, options={"verify_signature": False})
+    huge = jwt.encode({**claims, "padding": "e" * 60_000}, TEST_SECRET_KEY, algorithm="HS256")
+    costly_calls.clear()
+
+    response = await client.get("/users/me", headers={"Authorization": f"Bearer {huge}"})
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Could not validate credentials"}
+    assert costly_calls == []
+
+
+# --- an address past its budget is answered before its body is read ---------------------------------------
+
+
+@pytest.fixture
+async def throttled_app(database_url: str) -> AsyncIterator[FastAPI]:
+    budgets = {
+        "login_limit_per_address": "2/minute",
+        "register_limit_per_address": "2/minute",
+        "refresh_limit_per_address": "2/minute",
+    }
+    application = create_app(make_settings(database_url, rate_limits=True, **budgets))
+    async with application.router.lifespan_context(application):
+        try:
+            yield application
+        finally:
+            await delete_all_rows(application)
+
+
+@pytest.fixture
+async def throttled(throttled_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=throttled_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+        yield client
+
+
+async def spend_budgets(client: httpx.AsyncClient) -> None:
+    for attempt in range(2):
+        login = await client.post("/login", data={"username": "nobody@example.com", "password": PASSWORD})
+        assert login.status_code == 403, login.text
+        email = f"new-{attempt}@example.com"
+        registration = await client.post("/users/", json={"email": email, "password": PASSWORD})
+        assert registration.status_code == 201, registration.text
+        refresh = await client.post("/token/refresh", json={"refresh_token": "made.up"})
+        assert refresh.status_code == 401, refresh.text
+
+
+# Bodies that would each be refused with 422 (or cost a parse) if they were read.
+UNREAD_BODIES = {
+    "/login": b"username=" + HUGE_USERNAME.encode() + b"&password=x",
+    "/users/": b'{"email": "' + HUGE_USERNAME.encode() + b'"',
+    "/token/refresh": b"not json at all",
+}
+
+
+@pytest.mark.parametrize("path", list(UNREAD_BODIES))
+async def test_a_throttled_address_is_answered_before_its_body_is_read(
+    throttled: httpx.AsyncClient, costly_calls: list[str], path: str
+) -> None:
+    await spend_budgets(throttled)
+    costly_calls.clear()
+    content_type = "application/x-www-form-urlencoded" if path == "/login" else "application/json"
+
+    response = await throttled.post(path, headers={"Content-Type": content_type}, content=UNREAD_BODIES[path])
+
+    assert response.status_code == 429, response.text[:300]
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert costly_calls == []
