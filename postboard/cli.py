@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 
+from postboard.access_log import RedactQueryStrings
 from postboard.auth.passwords import PasswordHasher
 from postboard.config import ConfigError, Settings, load_secret_key
 from postboard.db import Database
@@ -176,9 +177,11 @@ def _throttling_warnings(settings: Settings, workers: int) -> list[str]:
 
 
 def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, with Postboard's own records shown beside it."""
+    """uvicorn's logging, with Postboard's own records shown beside it and no secrets in the access log."""
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["loggers"]["postboard"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["filters"] = {"redact_query_strings": {"()": RedactQueryStrings}}
+    config["loggers"]["uvicorn.access"]["filters"] = ["redact_query_strings"]
     return config
 
 
