@@ -21,6 +21,7 @@ from postboard.auth.passwords import PasswordHasher
 from postboard.config import ConfigError, Settings, load_secret_key
 from postboard.db import Database
 from postboard.errors import DomainError
+from postboard.request_deadlines import RequestDeadlines, protocol_with_deadlines
 from postboard.seed import (
     DEFAULT_SEED,
     DEMO_PASSWORD,
@@ -160,6 +161,10 @@ def _serve(args: argparse.Namespace) -> None:
         # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only; uvicorn would trust 127.0.0.1.
         proxy_headers=False,
         server_header=False,
+        http=protocol_with_deadlines(
+            RequestDeadlines(settings.request_head_timeout_seconds, settings.request_body_timeout_seconds)
+        ),
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
     )
 
 
