@@ -71,11 +71,18 @@ def trickle(connection: socket.socket, data: bytes, watch_seconds: float) -> Tri
     return Trickled(None, answer)
 
 
+def receive(connection: socket.socket) -> bytes:
+    chunk = connection.recv(4096)
+    if not chunk:
+        pytest.fail("the server closed the connection before answering")
+    return chunk
+
+
 def read_answer(connection: socket.socket) -> bytes:
     """One whole answer with a Content-Length."""
     data = b""
     while b"\r\n\r\n" not in data:
-        data += connection.recv(4096)
+        data += receive(connection)
     head, _, body = data.partition(b"\r\n\r\n")
     length = next(
         int(line.split(b":")[1])
@@ -83,7 +90,7 @@ def read_answer(connection: socket.socket) -> bytes:
         if line.lower().startswith(b"content-length:")
     )
     while len(body) < length:
-        body += connection.recv(4096)
+        body += receive(connection)
     return head + b"\r\n\r\n" + body
 
 
