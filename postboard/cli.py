@@ -16,10 +16,12 @@ from pydantic import ValidationError
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 
+from postboard.access_log import RedactQueryStrings
 from postboard.auth.passwords import PasswordHasher
 from postboard.config import ConfigError, Settings, load_secret_key
 from postboard.db import Database
 from postboard.errors import DomainError
+from postboard.request_deadlines import RequestDeadlines, protocol_with_deadlines
 from postboard.seed import (
     DEFAULT_SEED,
     DEMO_PASSWORD,
@@ -159,6 +161,10 @@ def _serve(args: argparse.Namespace) -> None:
         # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only; uvicorn would trust 127.0.0.1.
         proxy_headers=False,
         server_header=False,
+        http=protocol_with_deadlines(
+            RequestDeadlines(settings.request_head_timeout_seconds, settings.request_body_timeout_seconds)
+        ),
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
     )
 
 
@@ -176,9 +182,11 @@ def _throttling_warnings(settings: Settings, workers: int) -> list[str]:
 
 
 def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, with Postboard's own records shown beside it."""
+    """uvicorn's logging, with Postboard's own records shown beside it and no secrets in the access log."""
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["loggers"]["postboard"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["filters"] = {"redact_query_strings": {"()": RedactQueryStrings}}
+    config["loggers"]["uvicorn.access"]["filters"] = ["redact_query_strings"]
     return config
 
 

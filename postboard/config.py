@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     trusted_proxies: CommaSeparated = []
     cors_origins: CommaSeparated = []
     max_request_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # A client sends a request's head in one packet, within milliseconds; 10 s leaves room for a poor
+    # mobile link's retransmits, and bounds how long one byte a second can hold a connection.
+    request_head_timeout_seconds: float = Field(default=10, gt=0, le=3600)
+    # The whole body, from the end of the head: a post is at most a few dozen KiB, and even a body at the
+    # 1 MiB cap arrives in 30 s at 35 KB/s.
+    request_body_timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    # uvicorn's own default; behind a proxy that keeps connections to Postboard open, make it longer than
+    # the proxy's idle timeout, so that the proxy never sends a request on a connection being closed.
+    keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _resolve_database_url(self) -> Self:

@@ -30,7 +30,9 @@ CASES = [
     ("GET", "/posts/?search=%ff%00", b"", {}, True, 422),
     ("GET", "/posts/?limit=1e3", b"", {}, True, 422),
     ("GET", "/posts/?skip=9223372036854775808", b"", {}, True, 422),
-    ("GET", "/users/-5", b"", {}, True, 404),
+    ("GET", "/users/-5", b"", {}, True, 422),
+    ("GET", "/users/99999999999999999999999999999999999", b"", {}, True, 404),
+    ("DELETE", "/posts/1_0", b"", {}, True, 422),
 ]
 
 

@@ -7,7 +7,7 @@ from pydantic import AfterValidator
 from postboard.auth.dependencies import AsCaller, AuthenticatedRoute, CurrentUser
 from postboard.db import Session
 from postboard.errors import Forbidden, NotFound, Unauthorized, Unavailable, responses
-from postboard.fields import StorableStr
+from postboard.fields import PathId, StorableStr
 from postboard.orm import MAX_OFFSET
 from postboard.posts import service
 from postboard.posts.cursors import PageCursor, parse_cursor
@@ -71,7 +71,7 @@ async def list_posts(
 
 
 @router.get("/{id}", response_model=PostOut, responses=responses(NotFound))
-async def get_post(id: int, as_caller: AsCaller) -> dict[str, Any]:
+async def get_post(id: PathId, as_caller: AsCaller) -> dict[str, Any]:
     return await service.get_post(as_caller, id)
 
 
@@ -81,7 +81,7 @@ async def create_post(new_post: PostCreate, session: Session, user: CurrentUser)
 
 
 @router.put("/{id}", response_model=Post, responses=responses(Forbidden, NotFound, body=True))
-async def replace_post(id: int, replacement: PostCreate, session: Session, user: CurrentUser) -> PostRow:
+async def replace_post(id: PathId, replacement: PostCreate, session: Session, user: CurrentUser) -> PostRow:
     """Full replacement: an omitted `published` becomes true."""
     return await service.replace_post(session, user, id, replacement)
 
@@ -92,6 +92,6 @@ async def replace_post(id: int, replacement: PostCreate, session: Session, user:
     response_class=Response,
     responses=responses(Forbidden, NotFound),
 )
-async def delete_post(id: int, session: Session, user: CurrentUser) -> None:
+async def delete_post(id: PathId, session: Session, user: CurrentUser) -> None:
     """Deletes the post and its votes."""
     await service.delete_post(session, user, id)

@@ -20,6 +20,7 @@ from postboard.errors import (
     Unavailable,
     responses,
 )
+from postboard.fields import PathId
 from postboard.routing import CollectionRouter
 from postboard.users import service
 from postboard.users.models import User
@@ -90,5 +91,5 @@ async def delete_me(confirmation: AccountDeletion, as_caller: AsCaller, check: C
 
 
 @router.get("/{id}", response_model=UserOut, responses=responses(Unauthorized, NotFound))
-async def get_user(id: int, as_caller: AsCaller) -> dict[str, Any]:
+async def get_user(id: PathId, as_caller: AsCaller) -> dict[str, Any]:
     return await service.get_user(as_caller, id)

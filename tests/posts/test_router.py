@@ -1,5 +1,6 @@
 """The Posts section of CONTRACT.md, line by line, on SQLite and on PostgreSQL."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,13 +14,14 @@ from postboard.db import recorded_statements
 from postboard.posts.models import Post
 from postboard.votes.models import Vote
 from tests.conftest import Account, MakeAccount, MakePost, count_rows
+from tests.path_ids import LOOSE_SPELLINGS, assert_refused_as_loose_id
 
 POST_KEYS = {"title", "content", "published", "id", "created_at", "owner_id", "owner"}
 USER_OUT_KEYS = {"id", "email", "created_at"}
 NOT_AUTHORIZED = "Not authorized to perform requested action"
 VALID_BODY = {"title": "A title", "content": "Some content"}
-# Ids no row can have: past the 32-bit and 64-bit integer ranges, far past any range, zero and negative.
-UNSTORABLE_IDS = [2**31, 2**63, 10**30, 0, -1]
+# Ids no row can have: past the 32-bit and 64-bit integer ranges, far past any range, and zero.
+UNSTORABLE_IDS = [2**31, 2**63, 10**30, 0]
 
 
 def engine_of(app: FastAPI) -> AsyncEngine:
@@ -662,7 +664,7 @@ async def test_unstorable_ids_are_missing_posts(
         assert response.json() == {"detail": f"post with id: {post_id} does not exist"}
 
 
-@pytest.mark.parametrize("post_id", ["abc", "1.5", "1e3", "0x10", "%00"])
+@pytest.mark.parametrize("post_id", ["abc", "1.5", "1e3", "0x10", "%00", "-1"])
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 async def test_non_integer_ids_are_rejected(
     client: httpx.AsyncClient, alice: Account, make_post: MakePost, method: str, post_id: str
@@ -679,6 +681,24 @@ async def test_non_integer_ids_are_rejected(
     assert_validation_error(response, ["path", "id"])
     read = await client.get(f"/posts/{post['id']}", headers=alice.headers)
     assert read.json() == {"Post": post, "votes": 0}
+
+
+@pytest.mark.parametrize("spelling", LOOSE_SPELLINGS.values(), ids=LOOSE_SPELLINGS.keys())
+async def test_another_spelling_of_an_existing_id_reaches_no_post(
+    client: httpx.AsyncClient, alice: Account, make_post: MakePost, spelling: Callable[[str], str]
+) -> None:
+    """A proxy rule written for /posts/<id> must cover every path that reads, changes or deletes that post."""
+    post = await make_post(alice)
+    path = f"/posts/{spelling(str(post['id']))}"
+
+    read = await client.get(path, headers=alice.headers)
+    replace = await client.put(path, json={"title": "changed", "content": "changed"}, headers=alice.headers)
+    delete = await client.delete(path, headers=alice.headers)
+
+    for response in (read, replace, delete):
+        assert_refused_as_loose_id(response)
+    unchanged = await client.get(f"/posts/{post['id']}", headers=alice.headers)
+    assert unchanged.json() == {"Post": post, "votes": 0}
 
 
 # --- failures write nothing -----------------------------------------------------------------------

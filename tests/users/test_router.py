@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import Account, MakeAccount
+from tests.path_ids import LOOSE_SPELLINGS, assert_refused_as_loose_id
 
 PASSWORD = "a perfectly fine password"
 
@@ -349,7 +351,7 @@ async def test_get_unknown_user_answers_404(client: httpx.AsyncClient, make_acco
     assert response.json() == {"detail": f"User with id: {unknown_id} does not exist"}
 
 
-@pytest.mark.parametrize("user_id", [0, -1, 2**31 - 1, 2**31, 2**63, 10**30])
+@pytest.mark.parametrize("user_id", [0, 2**31 - 1, 2**31, 2**63, 10**30])
 async def test_get_user_with_out_of_range_id_answers_404_not_500(
     client: httpx.AsyncClient, alice: Account, user_id: int
 ) -> None:
@@ -359,13 +361,25 @@ async def test_get_user_with_out_of_range_id_answers_404_not_500(
     assert response.json() == {"detail": f"User with id: {user_id} does not exist"}
 
 
-@pytest.mark.parametrize("user_id", ["abc", "1.5", "1e3", "%00"])
+@pytest.mark.parametrize("user_id", ["abc", "1.5", "1e3", "%00", "-1"])
 async def test_get_user_with_non_integer_id_answers_422(
     client: httpx.AsyncClient, alice: Account, user_id: str
 ) -> None:
     response = await client.get(f"/users/{user_id}", headers=alice.headers)
 
     assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize("spelling", LOOSE_SPELLINGS.values(), ids=LOOSE_SPELLINGS.keys())
+async def test_another_spelling_of_an_existing_id_reads_no_account(
+    client: httpx.AsyncClient, alice: Account, spelling: Callable[[str], str]
+) -> None:
+    response = await client.get(f"/users/{spelling(str(alice.id))}", headers=alice.headers)
+
+    assert_refused_as_loose_id(response)
+    assert alice.email not in response.text
+    plain = await client.get(f"/users/{alice.id}", headers=alice.headers)
+    assert plain.json()["email"] == alice.email
 
 
 async def test_get_user_without_token_answers_401(client: httpx.AsyncClient, alice: Account) -> None:
