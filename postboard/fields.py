@@ -22,8 +22,13 @@ def _reject_nul(value: str) -> str:
     return value
 
 
-EncodableStr = Annotated[str, AfterValidator(_require_encodable)]
-StorableStr = Annotated[EncodableStr, AfterValidator(_reject_nul)]
+REQUIRE_ENCODABLE = AfterValidator(_require_encodable)
+REJECT_NUL = AfterValidator(_reject_nul)
+EncodableStr = Annotated[str, REQUIRE_ENCODABLE]
+StorableStr = Annotated[EncodableStr, REJECT_NUL]
+# A bound put on StorableStr is checked after its validators, and worded for lists ("at most 300 items after
+# validation"); Annotated[str, StringConstraints(max_length=n), REQUIRE_ENCODABLE, REJECT_NUL] checks it
+# first, before any costly work, and says "at most n characters".
 
 
 def _isoformat(moment: datetime) -> str:
