@@ -41,9 +41,12 @@ class PoolSettings:
 def make_engine(
     database_url: str, pool: PoolSettings | None = None, *, sqlite_begin: str | None = "DEFERRED"
 ) -> AsyncEngine:
+    """An engine whose errors never quote a statement's parameters: they hold what clients sent and what
+    is stored (emails, password hashes), and the errors end up in the log."""
     pool = pool or PoolSettings()
     if _is_in_memory(database_url):
-        engine = create_async_engine(database_url)  # one connection, shared: there is no file to pool for
+        # One connection, shared: there is no file to pool for.
+        engine = create_async_engine(database_url, hide_parameters=True)
     else:
         url = make_url(database_url)
         engine = create_async_engine(
@@ -52,6 +55,7 @@ def make_engine(
             pool_size=pool.size,
             max_overflow=pool.max_overflow,
             pool_timeout=pool.timeout_seconds,
+            hide_parameters=True,
         )
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, sqlite_begin)

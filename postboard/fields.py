@@ -8,9 +8,6 @@ from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 from pydantic_core import PydanticCustomError
 
-# The longest email address SMTP can carry (RFC 5321: 64 octets, "@", 255 octets).
-EMAIL_MAX_LENGTH = 320
-
 
 def _require_encodable(value: str) -> str:
     # JSON's "\ud800" escape yields a lone surrogate, which no database stores and no hasher can encode.
@@ -28,8 +25,13 @@ def _reject_nul(value: str) -> str:
     return value
 
 
-EncodableStr = Annotated[str, AfterValidator(_require_encodable)]
-StorableStr = Annotated[EncodableStr, AfterValidator(_reject_nul)]
+REQUIRE_ENCODABLE = AfterValidator(_require_encodable)
+REJECT_NUL = AfterValidator(_reject_nul)
+EncodableStr = Annotated[str, REQUIRE_ENCODABLE]
+StorableStr = Annotated[EncodableStr, REJECT_NUL]
+# A bound put on StorableStr is checked after its validators, and worded for lists ("at most 300 items after
+# validation"); Annotated[str, StringConstraints(max_length=n), REQUIRE_ENCODABLE, REJECT_NUL] checks it
+# first, before any costly work, and says "at most n characters".
 
 # ASCII digits without a leading zero: the one spelling of each id.
 _PLAIN_ID = re.compile(r"0|[1-9][0-9]*")

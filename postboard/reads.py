@@ -39,6 +39,10 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached, or gave no connection in time: the request may be retried."""
 
 
+class UnencodableArgument(Exception):
+    """asyncpg could not encode a statement's argument: a bug, told without the argument's value."""
+
+
 class Reads(Protocol):
     # Told the SQL of each statement sent past SQLAlchemy (whose own statements its events report).
     observers: list[Callable[[str], None]]
@@ -130,6 +134,10 @@ class AsyncpgReads:
                 await self._pool.release(connection)
         except _UNAVAILABLE as error:
             raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
+        except asyncpg.DataError as error:
+            if error.__cause__ is None:  # the server's own: its message quotes no argument
+                raise
+            raise _without_the_value(error, sql) from None
         return rows
 
     async def _acquire(self, pool: asyncpg.Pool) -> asyncpg.Connection:
@@ -159,6 +167,14 @@ class AsyncpgReads:
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
+
+
+def _without_the_value(error: asyncpg.DataError, sql: str) -> UnencodableArgument:
+    """asyncpg's error for an argument it cannot encode quotes the value ("invalid input for query
+    argument $1: 'ada@example.com' (…)"), which may be a client's input or a stored secret: the error
+    that reaches the log names the argument, the encoder's error type and the statement instead."""
+    argument = str(error).partition(":")[0]
+    return UnencodableArgument(f"{argument} ({type(error.__cause__).__name__}) of: {sql}")
 
 
 class _Compiled(NamedTuple):

@@ -93,3 +93,10 @@ def test_create_user_refuses_a_short_password(tmp_path: Path) -> None:
     result = run_postboard(["create-user", "ada@example.com"], tmp_path, stdin="short\n")
     assert result.returncode == 1
     assert "password: String should have at least 8 characters" in result.stderr
+
+
+def test_create_user_refuses_an_address_mixing_scripts(tmp_path: Path) -> None:
+    # U+0430 is the Cyrillic letter that looks like a Latin "a": the same rule as registration.
+    result = run_postboard(["create-user", "ad\u0430@example.com"], tmp_path, stdin="a long password\n")
+    assert result.returncode == 1
+    assert "email: The email address is not written in one script" in result.stderr

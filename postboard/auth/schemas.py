@@ -1,7 +1,8 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 from postboard.auth.tokens import TOKEN_MAX_LENGTH
-from postboard.fields import EMAIL_MAX_LENGTH, EncodableStr, StorableStr
+from postboard.fields import EncodableStr, StorableStr
+from postboard.users.models import EMAIL_MAX_LENGTH
 from postboard.users.schemas import PASSWORD_MAX_LENGTH
 
 

@@ -29,7 +29,7 @@ from postboard.errors import (
     Unauthorized,
 )
 from postboard.orm import utc_now
-from postboard.users.emails import normalize_email
+from postboard.users.emails import login_email
 from postboard.users.models import User
 
 # What a login needs of an account, read outside any transaction (the fast read path).
@@ -61,7 +61,7 @@ async def log_in(
     credentials: UserLogin,
     address: str,
 ) -> Token:
-    email = normalize_email(credentials.username)
+    email = login_email(credentials.username)
     # Read outside a transaction, before hashing: no connection or SQLite lock is held for that long.
     accounts = await database.fetch(_ACCOUNT_BY_EMAIL, email=email)
     user_id, password_hash = (accounts[0]["id"], accounts[0]["password_hash"]) if accounts else (None, None)

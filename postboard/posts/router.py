@@ -2,15 +2,16 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Query, Request, Response, status
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 
 from postboard.auth.dependencies import AsCaller, AuthenticatedRoute, CurrentUser
 from postboard.db import Session
 from postboard.errors import Forbidden, NotFound, Unauthorized, Unavailable, responses
-from postboard.fields import PathId, StorableStr
+from postboard.fields import REJECT_NUL, REQUIRE_ENCODABLE, PathId
 from postboard.orm import MAX_OFFSET
 from postboard.posts import service
 from postboard.posts.cursors import PageCursor, parse_cursor
+from postboard.posts.models import TITLE_MAX_LENGTH
 from postboard.posts.models import Post as PostRow
 from postboard.posts.schemas import Post, PostCreate, PostOut
 from postboard.routing import CollectionRouter
@@ -29,6 +30,9 @@ def _check_cursor(text: str) -> str:
 
 
 Cursor = Annotated[str, AfterValidator(_check_cursor)]
+# No title is longer, so a longer search could match nothing; capped, its LIKE pattern also stays far inside
+# SQLite's limit (50,000 bytes, which escaping `%` and `_` halves), past which the database refuses it.
+SearchText = Annotated[str, StringConstraints(max_length=TITLE_MAX_LENGTH), REQUIRE_ENCODABLE, REJECT_NUL]
 _NEXT_PAGE = {
     "Link": {
         "description": 'When the page is full: `<URL of the next page>; rel="next"`, which continues '
@@ -52,7 +56,7 @@ async def list_posts(
     as_caller: AsCaller,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     skip: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    search: Annotated[StorableStr, Query(description="Case-insensitive substring of the title")] = "",
+    search: Annotated[SearchText, Query(description="Case-insensitive substring of the title")] = "",
     before: Annotated[
         Cursor | None,
         Query(description="Only posts after this position: the cursor of the `Link` header's next page"),

@@ -16,6 +16,7 @@ from postboard.errors import (
     already_voted,
     post_not_found_for_vote,
 )
+from postboard.orm import is_storable_id
 from postboard.posts.service import is_visible
 from postboard.users.models import User
 from postboard.votes.models import Vote
@@ -24,16 +25,16 @@ from postboard.votes.schemas import VoteIn
 
 async def cast_vote(session: AsyncSession, user: User, vote: VoteIn) -> str:
     """The confirmation message for the vote added or taken back."""
-    if not await is_visible(session, user.id, vote.post_id):
-        raise NotFound(post_not_found_for_vote(vote.post_id))
     if vote.dir == 1:
         await _add_vote(session, user, vote.post_id)
         return VOTE_ADDED
-    await _remove_vote(session, user, vote.post_id)
+    await _take_back_vote(session, user, vote.post_id)
     return VOTE_DELETED
 
 
 async def _add_vote(session: AsyncSession, user: User, post_id: int) -> None:
+    if not await is_visible(session, user.id, post_id):
+        raise NotFound(post_not_found_for_vote(post_id))
     # The primary key settles races: of identical concurrent votes exactly one inserts a row.
     insert = insert_ignoring_duplicates(session, Vote).values(post_id=post_id, user_id=user.id)
     try:
@@ -45,8 +46,18 @@ async def _add_vote(session: AsyncSession, user: User, post_id: int) -> None:
         raise Conflict(already_voted(user.id, post_id))
 
 
-async def _remove_vote(session: AsyncSession, user: User, post_id: int) -> None:
+async def _take_back_vote(session: AsyncSession, user: User, post_id: int) -> None:
+    """A vote of one's own can always be taken back, even from a post its author has since unpublished:
+    it would otherwise count on, out of its voter's reach. The post's count follows (a trigger keeps it)."""
+    if is_storable_id(post_id) and await _delete_vote(session, user, post_id):
+        return
+    # Nothing to take back: a post the caller cannot see gets the answer a missing post gets.
+    if await is_visible(session, user.id, post_id):
+        raise NotFound(VOTE_NOT_FOUND)
+    raise NotFound(post_not_found_for_vote(post_id))
+
+
+async def _delete_vote(session: AsyncSession, user: User, post_id: int) -> bool:
     statement = delete(Vote).where(Vote.post_id == post_id, Vote.user_id == user.id)
     result = cast(CursorResult[object], await session.execute(statement))
-    if result.rowcount == 0:
-        raise NotFound(VOTE_NOT_FOUND)
+    return result.rowcount > 0

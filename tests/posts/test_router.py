@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from postboard.db import recorded_statements
-from postboard.posts.models import Post
+from postboard.posts.models import TITLE_MAX_LENGTH, Post
 from postboard.votes.models import Vote
 from tests.conftest import Account, MakeAccount, MakePost, count_rows
 from tests.path_ids import LOOSE_SPELLINGS, assert_refused_as_loose_id
@@ -411,6 +411,31 @@ async def test_search_with_nul_is_rejected(
     response = await client.get("/posts/", params={"search": search}, headers=alice.headers)
 
     assert_validation_error(response, ["query", "search"])
+
+
+async def test_a_search_longer_than_any_title_is_refused(
+    client: httpx.AsyncClient, alice: Account, make_post: MakePost
+) -> None:
+    # Escaped, 25,000 underscores made a LIKE pattern past SQLite's limit: the database refused it (503)
+    # when it had a title to match it against.
+    await make_post(alice, title="_" * TITLE_MAX_LENGTH)
+
+    response = await client.get("/posts/", params={"search": "_" * 25_000}, headers=alice.headers)
+
+    assert_validation_error(response, ["query", "search"])
+    assert "at most 300 characters" in response.text
+
+
+@pytest.mark.parametrize("wildcards", ["_", "%", "/", "_%/"])
+async def test_a_search_as_long_as_the_longest_title_matches_it_literally(
+    client: httpx.AsyncClient, alice: Account, make_post: MakePost, wildcards: str
+) -> None:
+    # Every character is escaped, doubling the pattern: still well inside SQLite's limit.
+    title = (wildcards * TITLE_MAX_LENGTH)[:TITLE_MAX_LENGTH]
+    await make_post(alice, title=title)
+    await make_post(alice, title="x" * TITLE_MAX_LENGTH)
+
+    assert listed_titles(await list_posts(client, alice, search=title)) == [title]
 
 
 # --- the number of statements a page costs --------------------------------------------------------

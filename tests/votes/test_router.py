@@ -119,6 +119,58 @@ async def test_another_users_draft_cannot_be_voted_on(
     assert await count_rows(app, Vote) == 0
 
 
+async def set_published(
+    client: httpx.AsyncClient, owner: Account, post: dict[str, object], published: bool
+) -> None:
+    body = {"title": post["title"], "content": post["content"], "published": published}
+    response = await client.put(f"/posts/{post['id']}", json=body, headers=owner.headers)
+    assert response.status_code == 200, response.text
+
+
+async def test_a_vote_can_be_taken_back_after_the_author_unpublishes_the_post(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    alice: Account,
+    bob: Account,
+    make_account: MakeAccount,
+    make_post: MakePost,
+) -> None:
+    carol = await make_account()
+    post = await make_post(alice)
+    for voter in (bob, carol):
+        assert (await cast(client, voter, post["id"], 1)).json() == ADDED
+    await set_published(client, alice, post, False)
+
+    taken_back = await cast(client, bob, post["id"], 0)
+
+    assert taken_back.status_code == 201, taken_back.text
+    assert taken_back.json() == DELETED
+    assert await count_rows(app, Vote) == 1
+    # Once the vote is gone the draft is out of Bob's reach again, for both directions.
+    for direction in (0, 1):
+        again = await cast(client, bob, post["id"], direction)
+        assert again.status_code == 404, again.text
+        assert again.json() == post_not_found(post["id"])
+    await set_published(client, alice, post, True)
+    assert await votes_on(client, bob, post["id"]) == 1
+
+
+@pytest.mark.parametrize("direction", [1, 0])
+async def test_a_stranger_gets_the_same_404_for_a_draft_as_for_a_missing_post(
+    client: httpx.AsyncClient, alice: Account, bob: Account, make_post: MakePost, direction: int
+) -> None:
+    draft = await make_post(alice, published=False)
+    assert isinstance(draft["id"], int)
+    missing_id = draft["id"] + 1000
+
+    on_draft = await cast(client, bob, draft["id"], direction)
+    on_missing = await cast(client, bob, missing_id, direction)
+
+    assert (on_draft.status_code, on_missing.status_code) == (404, 404)
+    assert on_draft.json() == post_not_found(draft["id"])
+    assert on_missing.json() == post_not_found(missing_id)
+
+
 async def test_the_caller_may_vote_on_their_own_draft(
     client: httpx.AsyncClient, alice: Account, make_post: MakePost
 ) -> None:
