@@ -94,12 +94,13 @@ def normalize_email(email: str) -> str:
 
 
 def login_email(username: str) -> str:
-    """The address a login names, as stored; text that no account can have is only folded (capped first),
-    so that it is looked up, and counted against the failed-login budgets, like any unknown address."""
+    """The address a login names, as stored; text that no account can have is only folded, so that it is
+    looked up, and counted against the failed-login budgets, like any unknown address. (The login form
+    caps `username` at EMAIL_MAX_LENGTH, so folding it is cheap.)"""
     try:
         return normalize_email(username)
     except ValueError:
-        return _fold(username[:EMAIL_MAX_LENGTH])
+        return _fold(username)
 
 
 def _fold(text: str) -> str:
