@@ -21,7 +21,7 @@ from postboard.db import Database, PoolSettings
 from postboard.errors import install_error_handlers
 from postboard.middleware import BodySizeLimit, SecurityHeaders
 from postboard.posts.router import router as posts_router
-from postboard.routing import install_routes
+from postboard.routing import SMALL_BODY_MAX_BYTES, install_routes, small_body_paths
 from postboard.users.router import router as users_router
 from postboard.votes.router import router as votes_router
 
@@ -70,8 +70,14 @@ def token_config(settings: Settings) -> TokenConfig:
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Added innermost first: a request meets the proxy headers, the security headers (so that every
-    answer gets them, a 413 included), CORS (so that a browser may read a 413 too), then the size cap."""
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    answer gets them, a 413 included), CORS (so that a browser may read a 413 too), then the size cap.
+    The routes must be installed first: the size cap learns from them which take only small bodies."""
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_body_bytes,
+        small_body_paths=small_body_paths(app.router.routes),
+        small_max_bytes=SMALL_BODY_MAX_BYTES,
+    )
     if settings.cors_origins:
         # Bearer tokens travel in a header, never in cookies, so no origin is ever given credentials.
         app.add_middleware(
@@ -125,8 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.password_hasher = password_hasher
     app.state.throttle = throttle
     install_error_handlers(app, authentication_error)
-    install_middleware(app, settings)
-
     # The most requested first: FastAPI tries routes in order.
     install_routes(app, [root_router, posts_router, users_router, auth_router, votes_router])
+    install_middleware(app, settings)
     return app

@@ -161,11 +161,14 @@ def responses(*errors: type[DomainError], body: bool = False) -> dict[int | str,
 
 # Fields whose submitted value must never be echoed back in a validation error.
 _SECRET_FIELDS = frozenset({"password", "current_password", "new_password", "refresh_token"})
+# An echoed value helps a client find its mistake; a longer one only makes the answer as large as the
+# request (a megabyte "email" came back whole), at the server's expense.
+_ECHO_MAX_CHARACTERS = 1000
 
 
 def _may_echo_input(error: dict[str, Any]) -> bool:
     """Whether a refused value can be shown back: never one that is or may hold a secret, nor what JSON
-    cannot carry (Infinity)."""
+    cannot carry (Infinity), nor a long one."""
     location = tuple(str(part) for part in error.get("loc", ()))
     value = error.get("input")
     if error.get("type") == "extra_forbidden":
@@ -174,11 +177,13 @@ def _may_echo_input(error: dict[str, Any]) -> bool:
         return False  # a whole body refused as such (form-encoded, plain text) may hold a password
     if isinstance(value, dict) and _SECRET_FIELDS.intersection(value):
         return False  # a missing field's error echoes the rest of the body
+    if isinstance(value, str) and len(value) > _ECHO_MAX_CHARACTERS:
+        return False  # before encoding it: a megabyte is not worth walking through
     try:
-        json.dumps(jsonable_encoder(value), allow_nan=False)
+        echoed = json.dumps(jsonable_encoder(value), allow_nan=False)
     except ValueError:
         return False
-    return True
+    return len(echoed) <= _ECHO_MAX_CHARACTERS
 
 
 def _client_safe(errors: Sequence[Any]) -> list[dict[str, Any]]:

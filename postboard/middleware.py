@@ -1,6 +1,7 @@
 """ASGI middleware for every response: security headers, and the request body size cap."""
 
 import json
+from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,12 +44,21 @@ class SecurityHeaders:
 
 
 class BodySizeLimit:
-    """Answers 413 to a body over `max_bytes` before anything parses it: at once when Content-Length says
-    so, else as soon as the bytes read pass the cap. The body is read here and handed on to the app."""
+    """Answers 413 to a body over `max_bytes` (or over `small_max_bytes` at one of `small_body_paths`)
+    before anything parses it: at once when Content-Length says so, else as soon as the bytes read pass
+    the cap. The body is read here and handed on to the app."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        small_body_paths: Collection[str] = (),
+        small_max_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.small_body_paths = frozenset(small_body_paths)
+        self.small_max_bytes = min(max_bytes, small_max_bytes or max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,9 +68,10 @@ class BodySizeLimit:
         if declared is None and _header(scope, b"transfer-encoding") is None:
             await self.app(scope, receive, send)  # HTTP/1.1: a request with neither has no body
             return
+        max_bytes = self.small_max_bytes if scope["path"] in self.small_body_paths else self.max_bytes
         # bytes.isdigit() knows ASCII digits only; a length that is not a number is the server's to refuse.
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await _refuse(send, max_bytes)
             return
         messages: list[Message] = []
         received = 0
@@ -70,8 +81,8 @@ class BodySizeLimit:
             if message["type"] != "http.request":
                 break  # the client went away; the app will see it
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                await self._refuse(send)
+            if received > max_bytes:
+                await _refuse(send, max_bytes)
                 return
             if not message.get("more_body", False):
                 break
@@ -81,17 +92,18 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": body_too_large(self.max_bytes)}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def _refuse(send: Send, max_bytes: int) -> None:
+    body = json.dumps({"detail": body_too_large(max_bytes)}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -16,6 +16,7 @@ from postboard.auth.schemas import RefreshRequest, Token, UserLogin
 from postboard.auth.throttling import AddressBudget, spends_address_budget
 from postboard.db import AppDatabase, Session
 from postboard.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable, responses
+from postboard.routing import small_body
 
 router = APIRouter(tags=["Authentication"], responses=responses(Unavailable), route_class=AuthenticatedRoute)
 
@@ -30,6 +31,7 @@ def _do_not_store(response: Response) -> None:
     "/login", response_model=Token, responses=responses(Forbidden, TooManyRequests, Unavailable, body=True)
 )
 @spends_address_budget(AddressBudget.FAILED_LOGINS)
+@small_body
 async def login(
     credentials: Annotated[UserLogin, Form()],
     response: Response,
@@ -53,6 +55,7 @@ async def login(
     "/token/refresh", response_model=Token, responses=responses(Unauthorized, TooManyRequests, body=True)
 )
 @spends_address_budget(AddressBudget.FAILED_REFRESHES)
+@small_body
 async def refresh_token(
     request: RefreshRequest,
     response: Response,

@@ -21,7 +21,7 @@ from postboard.errors import (
     responses,
 )
 from postboard.fields import PathId
-from postboard.routing import CollectionRouter
+from postboard.routing import CollectionRouter, small_body
 from postboard.users import service
 from postboard.users.models import User
 from postboard.users.schemas import AccountDeletion, PasswordChange, UserCreate, UserOut, UserUpdate
@@ -41,6 +41,7 @@ _PASSWORD_CHECKED = (Unauthorized, Forbidden, TooManyRequests, Unavailable)
     responses=responses(Conflict, TooManyRequests, Unavailable, body=True),
 )
 @spends_address_budget(AddressBudget.REGISTRATIONS)
+@small_body
 async def create_user(
     new_user: UserCreate, session: Session, hasher: Hasher, throttle: Throttling, address: ClientAddress
 ) -> User:
