@@ -1,12 +1,13 @@
 """Whether an oversized login sent by two clients in a loop still slows every other request (issue 8).
 
-The attack, `POST /login` with `username="a." * 520000 + "@example.com"` (1 MB, under the body cap) from
+The attack, `POST /login` with `username="a." * 520000 + "@example.com"` (1 MB, under the app's body cap) from
 two clients back to back, used to raise `GET /` from 2 ms to a median of 406 ms. Through `postboard
 serve` (one worker on CPU 0, throttling on), one client on CPU 1 times REQUESTS sequential `GET /`
 alone, while two processes loop the same login with a 400-character username (an ordinary 422), and
 while they loop the oversized one; ROUNDS times, in turn. Two clients in a loop slow one worker whatever
 they send, so the ordinary login is the reference. Target: `GET /`'s median during the oversized attack
-at most 1.5 times the one during the ordinary attack, and every attack answered 4xx (422, or 429).
+at most 1.5 times the one during the ordinary attack, and every attack answered 4xx (413 for the
+oversized form, which is refused unread; 422 for the ordinary one; 429 once the address's budget is spent).
 
     .venv/bin/python bench/oversized_requests.py                         # SQLite, 3 rounds of 400
     .venv/bin/python bench/oversized_requests.py --database postgresql
@@ -138,7 +139,8 @@ def report_text(phases: list[Phase], options: argparse.Namespace) -> str:
         f"in each phase, in turn: alone; while {ATTACKERS} processes send `POST /login` back to back with a "
         '400-character username (ordinary); with `username="a." * 520000 + "@example.com"` (oversized).',
         f"- Target: the median `GET /` in the oversized attack at most {TARGET_RATIO:g} times the one in the "
-        "ordinary attack, and every attack answered 4xx (422, or 429 once the address's budget is spent).",
+        "ordinary attack, and every attack answered 4xx (413, 422, or 429 once the address's budget is "
+        "spent).",
         "",
         "| phase | `GET /` median ms | `GET /` p90 ms | attack request median ms | attack answers |",
         "| --- | ---: | ---: | ---: | --- |",
