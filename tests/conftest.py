@@ -4,7 +4,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -76,6 +76,19 @@ def new_postgres_database() -> Iterator[str]:
         asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own, at the latest schema, which it may break."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        upgrade_to_head(url)
+        yield url
+        return
+    with new_postgres_database() as url:
+        upgrade_to_head(url)
+        yield url
+
+
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
     with new_postgres_database() as url:
@@ -136,6 +149,22 @@ async def count_rows(app: FastAPI, model: type[Base], *criteria: ColumnElement[b
         count = await connection.scalar(select(func.count()).select_from(model).where(*criteria))
     assert isinstance(count, int)
     return count
+
+
+@asynccontextmanager
+async def running_app(
+    database_url: str, **overrides: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app of the test's own settings on the test database, started, and a client for it; the rows it
+    made are deleted at the end."""
+    application = create_app(make_settings(database_url, **overrides))
+    async with application.router.lifespan_context(application):
+        try:
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+                yield application, client
+        finally:
+            await delete_all_rows(application)
 
 
 @pytest.fixture

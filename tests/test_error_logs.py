@@ -3,8 +3,7 @@ and what is stored (emails, password hashes)."""
 
 import logging
 import traceback
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,32 +12,18 @@ from sqlalchemy import Integer, bindparam, select, text
 
 from postboard.app import create_app
 from postboard.db import Database
-from postboard.migrations import upgrade_to_head
 from postboard.reads import UnencodableArgument
 from postboard.users.models import User
-from tests.conftest import DEFAULT_PASSWORD, log_in, make_settings, new_postgres_database
+from tests.conftest import DEFAULT_PASSWORD, log_in, make_settings
 
 PROBE_EMAIL = "probe-4f1c@example.com"
 PROBE_SEARCH = "probe-search-9d2e"
 PROBE_TITLE = "probe-title-7b3a"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def private_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of the test's own, which it may break."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'postboard.db'}"
-        upgrade_to_head(url)
-        yield url
-        return
-    with new_postgres_database() as url:
-        upgrade_to_head(url)
-        yield url
-
-
 @pytest.fixture
-async def private_app(private_database_url: str) -> AsyncIterator[FastAPI]:
-    application = create_app(make_settings(private_database_url))
+async def private_app(migrated_url: str) -> AsyncIterator[FastAPI]:
+    application = create_app(make_settings(migrated_url))
     async with application.router.lifespan_context(application):
         yield application
 

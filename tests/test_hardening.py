@@ -2,8 +2,6 @@
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +11,7 @@ from postboard.app import create_app
 from postboard.auth.models import RefreshFamily
 from postboard.posts.models import Post
 from postboard.users.models import User
-from tests.conftest import DEFAULT_PASSWORD, Account, count_rows, delete_all_rows, make_settings
+from tests.conftest import DEFAULT_PASSWORD, Account, count_rows, make_settings, running_app
 
 DEFAULT_LIMIT = 1024 * 1024
 SMALL_LIMIT = 1000
@@ -54,22 +52,9 @@ def assert_no_credentials(response: httpx.Response) -> None:
     assert response.headers.get("access-control-allow-credentials") != "true", response.headers
 
 
-@asynccontextmanager
-async def serving(database_url: str, **overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """An app with other settings than the `app` fixture's, and a client for it."""
-    application = create_app(make_settings(database_url, **overrides))
-    async with application.router.lifespan_context(application):
-        try:
-            transport = httpx.ASGITransport(app=application)
-            async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
-                yield application, client
-        finally:
-            await delete_all_rows(application)
-
-
 @pytest.fixture
 async def small(database_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    async with serving(database_url, max_request_body_bytes=SMALL_LIMIT) as served:
+    async with running_app(database_url, max_request_body_bytes=SMALL_LIMIT) as served:
         yield served
 
 
@@ -354,7 +339,7 @@ async def test_no_origin_is_allowed_by_default(client: httpx.AsyncClient) -> Non
 
 
 async def test_a_configured_origin_passes_the_preflight(database_url: str) -> None:
-    async with serving(database_url, cors_origins=[APP_ORIGIN]) as (_, client):
+    async with running_app(database_url, cors_origins=[APP_ORIGIN]) as (_, client):
         response = await preflight(client, APP_ORIGIN)
 
     assert response.status_code == 200, response.text
@@ -366,7 +351,7 @@ async def test_a_configured_origin_passes_the_preflight(database_url: str) -> No
 
 
 async def test_another_origin_is_not_allowed(database_url: str) -> None:
-    async with serving(database_url, cors_origins=[APP_ORIGIN]) as (_, client):
+    async with running_app(database_url, cors_origins=[APP_ORIGIN]) as (_, client):
         response = await preflight(client, OTHER_ORIGIN)
         simple = await client.get("/", headers={"Origin": OTHER_ORIGIN})
 
@@ -378,7 +363,7 @@ async def test_another_origin_is_not_allowed(database_url: str) -> None:
 
 
 async def test_a_simple_request_from_the_origin_may_read_retry_after_and_link(database_url: str) -> None:
-    async with serving(database_url, cors_origins=[APP_ORIGIN]) as (_, client):
+    async with running_app(database_url, cors_origins=[APP_ORIGIN]) as (_, client):
         response = await client.get("/", headers={"Origin": APP_ORIGIN})
 
     assert response.status_code == 200
@@ -391,7 +376,7 @@ async def test_a_simple_request_from_the_origin_may_read_retry_after_and_link(da
 
 
 async def test_a_wildcard_allows_any_origin_without_credentials(database_url: str) -> None:
-    async with serving(database_url, cors_origins=["*"]) as (_, client):
+    async with running_app(database_url, cors_origins=["*"]) as (_, client):
         response = await preflight(client, OTHER_ORIGIN)
         # Even with a cookie, which makes Starlette echo the origin, credentials stay off.
         simple = await client.get("/", headers={"Origin": OTHER_ORIGIN, "Cookie": "session=1"})
@@ -404,7 +389,10 @@ async def test_a_wildcard_allows_any_origin_without_credentials(database_url: st
 
 
 async def test_a_413_to_an_allowed_origin_is_readable_by_the_browser(database_url: str) -> None:
-    async with serving(database_url, cors_origins=[APP_ORIGIN], max_request_body_bytes=1000) as (_, client):
+    async with running_app(database_url, cors_origins=[APP_ORIGIN], max_request_body_bytes=1000) as (
+        _,
+        client,
+    ):
         response = await client.post("/users/", content=b" " * 1001, headers={"Origin": APP_ORIGIN})
 
     assert response.status_code == 413

@@ -20,7 +20,6 @@ from postboard import seed
 from postboard.app import create_app
 from postboard.cli import main
 from postboard.db import Database
-from postboard.migrations import upgrade_to_head
 from postboard.models import Post, User, Vote
 from postboard.seed import Progress, SeedCounts, seed_database
 from tests.conftest import make_settings, new_postgres_database
@@ -62,19 +61,6 @@ def seeded(request: pytest.FixtureRequest) -> Seeded:
     """A database seeded once per engine by the real command; tests must leave its rows as they are."""
     database: Seeded = request.getfixturevalue(f"seeded_{request.param}")
     return database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the test's own, at the latest schema."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
-        upgrade_to_head(url)
-        yield url
-        return
-    with new_postgres_database() as url:
-        upgrade_to_head(url)
-        yield url
 
 
 @asynccontextmanager

@@ -12,12 +12,10 @@ import email_validator
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
 
-from postboard.app import create_app
 from postboard.auth import passwords
 from postboard.users import emails
-from tests.conftest import TEST_SECRET_KEY, Account, delete_all_rows, make_settings
+from tests.conftest import TEST_SECRET_KEY, Account, running_app
 
 # The attack as reported: 1 MB that an email validator works hard on.
 HUGE_USERNAME = "a." * 520_000 + "@example.com"
@@ -120,24 +118,13 @@ async def test_an_overlong_bearer_token_is_refused_without_decoding(
 
 
 @pytest.fixture
-async def throttled_app(database_url: str) -> AsyncIterator[FastAPI]:
+async def throttled(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     budgets = {
         "login_limit_per_address": "2/minute",
         "register_limit_per_address": "2/minute",
         "refresh_limit_per_address": "2/minute",
     }
-    application = create_app(make_settings(database_url, rate_limits=True, **budgets))
-    async with application.router.lifespan_context(application):
-        try:
-            yield application
-        finally:
-            await delete_all_rows(application)
-
-
-@pytest.fixture
-async def throttled(throttled_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=throttled_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+    async with running_app(database_url, rate_limits=True, **budgets) as (_, client):
         yield client
 
 

@@ -15,7 +15,6 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from postboard.app import create_app
 from postboard.auth import passwords
 from postboard.auth.models import RefreshFamily
 from postboard.posts.models import Post
@@ -28,9 +27,8 @@ from tests.conftest import (
     MakePost,
     TokenPair,
     count_rows,
-    delete_all_rows,
     log_in,
-    make_settings,
+    running_app,
 )
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -726,16 +724,8 @@ async def throttled_client(
     """An app that throttles failed logins at 3 a minute per account and wrong current passwords at 3 a
     minute per login session, and a client for it."""
     budgets = {"login_limit_per_account": "3/minute", "password_check_limit_per_session": "3/minute"}
-    application = create_app(make_settings(database_url, rate_limits=True, **budgets, **settings))
-    async with application.router.lifespan_context(application):
-        try:
-            transport = httpx.ASGITransport(app=application)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://postboard.test"
-            ) as http_client:
-                yield application, http_client
-        finally:
-            await delete_all_rows(application)
+    async with running_app(database_url, rate_limits=True, **budgets, **settings) as served:
+        yield served
 
 
 async def register_and_log_in(client: httpx.AsyncClient, email: str) -> TokenPair:
@@ -861,31 +851,26 @@ async def test_another_users_write_goes_ahead_while_a_password_is_being_checked(
         may_finish.wait(10)
         return verify(password, password_hash)
 
-    settings = make_settings(database_url, database_pool_size=1, database_pool_timeout=5)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
-            try:
-                alice = await register_and_log_in(client, fresh_email("alice"))
-                bob = await register_and_log_in(client, fresh_email("bob"))
-                monkeypatch.setattr(passwords, "_verify_and_update", slow_verify)
-                method, path, body = PASSWORD_CHECKED_REQUESTS[route]
-                check = asyncio.create_task(client.request(method, path, json=body, headers=alice.headers))
-                assert await asyncio.to_thread(hashing.wait, 10)
+    async with running_app(database_url, database_pool_size=1, database_pool_timeout=5) as (_, client):
+        try:
+            alice = await register_and_log_in(client, fresh_email("alice"))
+            bob = await register_and_log_in(client, fresh_email("bob"))
+            monkeypatch.setattr(passwords, "_verify_and_update", slow_verify)
+            method, path, body = PASSWORD_CHECKED_REQUESTS[route]
+            check = asyncio.create_task(client.request(method, path, json=body, headers=alice.headers))
+            assert await asyncio.to_thread(hashing.wait, 10)
 
-                post = await asyncio.wait_for(
-                    client.post("/posts/", json={"title": "t", "content": "c"}, headers=bob.headers), 4
-                )
+            post = await asyncio.wait_for(
+                client.post("/posts/", json={"title": "t", "content": "c"}, headers=bob.headers), 4
+            )
 
-                assert post.status_code == 201, post.text
-                assert not check.done()
-                may_finish.set()
-                checked = await check
-                assert checked.status_code in (200, 204), checked.text
-            finally:
-                may_finish.set()
-                await delete_all_rows(application)
+            assert post.status_code == 201, post.text
+            assert not check.done()
+            may_finish.set()
+            checked = await check
+            assert checked.status_code in (200, 204), checked.text
+        finally:
+            may_finish.set()
 
 
 async def test_a_password_changed_during_the_check_is_not_taken_for_the_old_one(
