@@ -11,14 +11,13 @@ from sqlalchemy import Integer, literal_column, select, text
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from postboard.auth.dependencies import authentication_error
 from postboard.auth.passwords import PasswordHasher
 from postboard.auth.router import router as auth_router
 from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import TokenConfig, TokenVerifier
 from postboard.config import Settings, load_secret_key
 from postboard.db import Database, PoolSettings
-from postboard.errors import install_error_handlers
+from postboard.error_handlers import install_error_handlers
 from postboard.middleware import BodySizeLimit, SecurityHeaders
 from postboard.posts.router import router as posts_router
 from postboard.routing import SMALL_BODY_MAX_BYTES, install_routes, small_body_paths
@@ -130,7 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token_verifier = TokenVerifier(app.state.token_config)
     app.state.password_hasher = password_hasher
     app.state.throttle = throttle
-    install_error_handlers(app, authentication_error)
+    install_error_handlers(app)
     # The most requested first: FastAPI tries routes in order.
     install_routes(app, [root_router, posts_router, users_router, auth_router, votes_router])
     install_middleware(app, settings)

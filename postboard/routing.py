@@ -1,9 +1,10 @@
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
 # What a login form, a refresh token or a registration can need, percent- or JSON-escaped, many times over.
@@ -51,3 +52,22 @@ def small_body_paths(routes: Sequence[BaseRoute]) -> list[str]:
                 raise ValueError(f"small_body is matched by exact path; {route.path} has parameters")
             paths.append(route.path)
     return paths
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+async def method_not_allowed(request: Request, _error: Exception) -> JSONResponse:
+    """The 405, with every method the path is routed for in `Allow`: Starlette's own names only the
+    methods of the first route that matches the path, so GET /posts/ hid POST."""
+    allowed = [method for method in _METHODS if _is_routed(request, method)]
+    return JSONResponse(
+        {"detail": "Method Not Allowed"},
+        status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
+def _is_routed(request: Request, method: str) -> bool:
+    scope = {**request.scope, "method": method}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)

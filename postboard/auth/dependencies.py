@@ -5,12 +5,14 @@ import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request, Response, status
 from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.models import RefreshFamily
@@ -23,7 +25,6 @@ from postboard.db import Session, app_database
 from postboard.errors import (
     INVALID_TOKEN,
     NOT_AUTHENTICATED,
-    DomainError,
     TooManyRequests,
     Unauthorized,
 )
@@ -179,9 +180,23 @@ def _authenticating_first(handler: RouteHandler) -> RouteHandler:
         if isinstance(checked, str):
             return _refusal(checked)
         request.scope[_CALLER_KEY] = checked
-        return await handler(request)
+        try:
+            return await handler(request)
+        except (RequestValidationError, StarletteHTTPException) as refused:
+            # A body FastAPI cannot read is refused before any dependency runs, the one that asks whether
+            # the token's login session is alive included: the contract answers a dead one first.
+            if _refused_unread(refused) and not await session_is_alive(app_database(request), checked):
+                return _refusal(INVALID_TOKEN)
+            raise
 
     return authenticate_first
+
+
+def _refused_unread(error: RequestValidationError | StarletteHTTPException) -> bool:
+    """Whether FastAPI refused the body before resolving dependencies: undecodable (400) or not JSON."""
+    if isinstance(error, StarletteHTTPException):
+        return error.status_code == status.HTTP_400_BAD_REQUEST
+    return any(problem.get("type") == "json_invalid" for problem in error.errors())
 
 
 def _throttling_first(handler: RouteHandler, budget: AddressBudget) -> RouteHandler:
@@ -196,17 +211,3 @@ def _throttling_first(handler: RouteHandler, budget: AddressBudget) -> RouteHand
         return await handler(request)
 
     return throttle_first
-
-
-async def authentication_error(request: Request) -> DomainError | None:
-    """For a request FastAPI refused before resolving dependencies: the auth error it deserves, if any."""
-    route = request.scope.get("route")
-    if not isinstance(route, APIRoute) or not _needs_authentication(route.dependant):
-        return None
-    try:
-        caller = verified_caller(request, _bearer_token(request))
-        if not await session_is_alive(app_database(request), caller):
-            raise Unauthorized(INVALID_TOKEN)
-    except Unauthorized as error:
-        return error
-    return None

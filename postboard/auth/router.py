@@ -15,7 +15,8 @@ from postboard.auth.dependencies import (
 from postboard.auth.schemas import RefreshRequest, Token, UserLogin
 from postboard.auth.throttling import AddressBudget, spends_address_budget
 from postboard.db import AppDatabase, Session
-from postboard.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable, responses
+from postboard.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable
+from postboard.openapi import responses
 from postboard.routing import small_body
 
 router = APIRouter(tags=["Authentication"], responses=responses(Unavailable), route_class=AuthenticatedRoute)

@@ -6,8 +6,9 @@ from pydantic import AfterValidator, StringConstraints
 
 from postboard.auth.dependencies import AsCaller, AuthenticatedRoute, CurrentUser
 from postboard.db import Session
-from postboard.errors import Forbidden, NotFound, Unauthorized, Unavailable, responses
+from postboard.errors import Forbidden, NotFound, Unauthorized, Unavailable
 from postboard.fields import REJECT_NUL, REQUIRE_ENCODABLE, PathId
+from postboard.openapi import responses
 from postboard.orm import MAX_OFFSET
 from postboard.posts import service
 from postboard.posts.cursors import PageCursor, parse_cursor

@@ -11,16 +11,9 @@ from postboard.auth.dependencies import (
 )
 from postboard.auth.throttling import AddressBudget, spends_address_budget
 from postboard.db import Session
-from postboard.errors import (
-    Conflict,
-    Forbidden,
-    NotFound,
-    TooManyRequests,
-    Unauthorized,
-    Unavailable,
-    responses,
-)
+from postboard.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unavailable
 from postboard.fields import PathId
+from postboard.openapi import responses
 from postboard.routing import CollectionRouter, small_body
 from postboard.users import service
 from postboard.users.models import User

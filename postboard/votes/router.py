@@ -2,7 +2,8 @@ from fastapi import status
 
 from postboard.auth.dependencies import AuthenticatedRoute, CurrentUser
 from postboard.db import Session
-from postboard.errors import Conflict, NotFound, Unauthorized, Unavailable, responses
+from postboard.errors import Conflict, NotFound, Unauthorized, Unavailable
+from postboard.openapi import responses
 from postboard.routing import CollectionRouter
 from postboard.votes import service
 from postboard.votes.schemas import VoteIn, VoteResult

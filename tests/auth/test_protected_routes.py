@@ -336,3 +336,32 @@ async def test_bad_path_parameter_without_token_is_not_a_server_error(client: ht
     ]:
         response = await client.request(method, path)
         assert response.status_code in (401, 422), f"{method} {path}: {response.status_code}"
+
+
+# --- which routes authenticate before FastAPI reads the body ------------------------------------------------
+
+
+def secured_operations_with_a_body(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every operation that OpenAPI says needs the bearer token and takes a body."""
+    operations = []
+    for path, methods in app.openapi()["paths"].items():
+        for method, operation in methods.items():
+            if operation.get("security") and "requestBody" in operation:
+                operations.append((method.upper(), path.replace("{id}", "1")))
+    return operations
+
+
+async def test_every_secured_route_refuses_a_missing_token_before_an_unreadable_body(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """AuthenticatedRoute finds the routes to authenticate first by walking FastAPI's `route.dependant`
+    for the bearer scheme: if a FastAPI upgrade changes that structure, these answer 422 and this fails."""
+    operations = secured_operations_with_a_body(app)
+    assert len(operations) >= 6, operations  # POST/PUT/DELETE posts, vote, PATCH/PUT/DELETE me
+
+    for method, path in operations:
+        response = await client.request(
+            method, path, content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.json() == NOT_AUTHENTICATED

@@ -1,0 +1,135 @@
+"""The handlers that turn errors into responses: domain errors, refused requests (with no secret echoed
+back), 405s, unreachable services, and the unexpected."""
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from limits.errors import StorageError
+from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from postboard.errors import DATABASE_UNAVAILABLE, INTERNAL_ERROR, RATE_LIMITER_UNAVAILABLE, DomainError
+from postboard.headers import security_headers
+from postboard.reads import DatabaseUnavailable
+from postboard.routing import method_not_allowed
+
+logger = logging.getLogger(__name__)
+
+
+# Fields whose submitted value must never be echoed back in a validation error.
+_SECRET_FIELDS = frozenset({"password", "current_password", "new_password", "refresh_token"})
+# An echoed value helps a client find its mistake; a longer one only makes the answer as large as the
+# request (a megabyte "email" came back whole), at the server's expense.
+_ECHO_MAX_CHARACTERS = 1000
+
+
+def _may_echo_input(error: dict[str, Any]) -> bool:
+    """Whether a refused value can be shown back: never one that is or may hold a secret, nor what JSON
+    cannot carry (Infinity), nor a long one."""
+    location = tuple(str(part) for part in error.get("loc", ()))
+    value = error.get("input")
+    if error.get("type") == "extra_forbidden":
+        return False  # a misnamed field ("refreshToken", "passwd") may hold a secret all the same
+    if _SECRET_FIELDS.intersection(location) or location == ("body",):
+        return False  # a whole body refused as such (form-encoded, plain text) may hold a password
+    if isinstance(value, dict) and _SECRET_FIELDS.intersection(value):
+        return False  # a missing field's error echoes the rest of the body
+    if isinstance(value, str) and len(value) > _ECHO_MAX_CHARACTERS:
+        return False  # before encoding it: a megabyte is not worth walking through
+    try:
+        echoed = json.dumps(jsonable_encoder(value), allow_nan=False)
+    except ValueError:
+        return False
+    return len(echoed) <= _ECHO_MAX_CHARACTERS
+
+
+def _client_safe(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    safe = []
+    for error in errors:
+        safe.append(error if _may_echo_input(error) else {k: v for k, v in error.items() if k != "input"})
+    return safe
+
+
+async def _domain_error_handler(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    return JSONResponse(
+        {"detail": error.detail}, status_code=error.status_code, headers=error.response_headers
+    )
+
+
+class _AsciiJSONResponse(JSONResponse):
+    """Escapes non-ASCII: a refused input echoed back may hold a lone surrogate, which UTF-8 cannot encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+async def _undecodable_body_handler(_request: Request, error: Exception) -> JSONResponse:
+    """A body FastAPI cannot decode (not UTF-8, nested too deeply): its 400, as JSON."""
+    assert isinstance(error, StarletteHTTPException)
+    return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+
+
+async def _invalid_request_handler(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    detail = jsonable_encoder(_client_safe(error.errors()))
+    return _AsciiJSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def _unavailable_handler(what: str, detail: str) -> ExceptionHandler:
+    """A 503 for a backing service that cannot be reached: the request can be retried once it is back."""
+
+    async def handler(request: Request, error: Exception) -> JSONResponse:
+        logger.error("%s unavailable during %s %s: %s", what, request.method, request.url.path, error)
+        return JSONResponse(
+            {"detail": detail}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"}
+        )
+
+    return handler
+
+
+def _lost_connection_handler(database_unavailable: ExceptionHandler) -> ExceptionHandler:
+    """The driver's internal errors: a 503 where they meant a lost connection (the pool has dropped it),
+    else the bug they are."""
+
+    async def handler(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, InternalError)
+        if error.connection_invalidated:
+            return await database_unavailable(request, error)
+        return await _unexpected_error_handler(request, error)
+
+    return handler
+
+
+async def _unexpected_error_handler(request: Request, error: Exception) -> JSONResponse:
+    logger.exception("unhandled error during %s %s", request.method, request.url.path, exc_info=error)
+    # Starlette answers this one outside every middleware, so the security headers are added here.
+    headers = security_headers(request.url.path, authenticated="authorization" in request.headers)
+    return JSONResponse(
+        {"detail": INTERNAL_ERROR}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, headers=headers
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error_handler)
+    app.add_exception_handler(status.HTTP_400_BAD_REQUEST, _undecodable_body_handler)
+    app.add_exception_handler(RequestValidationError, _invalid_request_handler)
+    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, method_not_allowed)
+    # Lost connections and refused connects to the database, and no pooled connection free in time.
+    database_unavailable = _unavailable_handler("database", DATABASE_UNAVAILABLE)
+    for error_type in (OperationalError, InterfaceError, ConnectionError, PoolTimeout, DatabaseUnavailable):
+        app.add_exception_handler(error_type, database_unavailable)
+    app.add_exception_handler(InternalError, _lost_connection_handler(database_unavailable))
+    # Throttling fails closed: without its counters, logins and registrations wait rather than go unchecked.
+    app.add_exception_handler(StorageError, _unavailable_handler("rate limiter", RATE_LIMITER_UNAVAILABLE))
+    app.add_exception_handler(Exception, _unexpected_error_handler)
