@@ -22,14 +22,14 @@ from typing import Any
 import harness
 from sqlalchemy import func, insert, outerjoin, select
 
-from postboard.auth.models import RefreshFamily
+from postboard.auth.models import LoginSession
 from postboard.auth.reads import CallerReads
 from postboard.auth.tokens import Caller, hash_refresh_secret, new_refresh_secret
 from postboard.config import normalize_database_url
 from postboard.db import Database, recorded_statements
 from postboard.migrations import upgrade_to_head
 from postboard.orm import utc_now
-from postboard.posts.models import Post
+from postboard.posts.models import PostRow
 from postboard.posts.service import list_posts, visible_to
 from postboard.users.models import User
 from postboard.votes.models import Vote
@@ -40,18 +40,18 @@ Page = list[tuple[int, int, str]]  # (post id, votes, owner email) for each row 
 async def course_list_posts(database: Database, viewer: Caller, limit: int, skip: int) -> Page:
     """The course's listing: GROUP BY over the join, then each owner fetched on first access."""
     query = (
-        select(Post, func.count(Vote.post_id).label("votes"))
-        .select_from(outerjoin(Post, Vote, Vote.post_id == Post.id))
+        select(PostRow, func.count(Vote.post_id).label("votes"))
+        .select_from(outerjoin(PostRow, Vote, Vote.post_id == PostRow.id))
         .where(visible_to(viewer.user_id))
-        .group_by(Post.id)
-        .order_by(Post.created_at.desc(), Post.id.desc())
+        .group_by(PostRow.id)
+        .order_by(PostRow.created_at.desc(), PostRow.id.desc())
         .limit(limit)
         .offset(skip)
     )
     page = []
-    async with database.session(writes=False) as session:
-        for post, votes in (await session.execute(query)).all():
-            owner = await session.get(User, post.owner_id)  # what lazy="select" does, one owner at a time
+    async with database.orm_session(writes=False) as db:
+        for post, votes in (await db.execute(query)).all():
+            owner = await db.get(User, post.owner_id)  # what lazy="select" does, one owner at a time
             assert owner is not None
             page.append((post.id, votes, owner.email))
     return page
@@ -78,8 +78,8 @@ async def seed(database: Database, users: int, posts: int, votes: int) -> None:
             }
             for n in range(posts)
         ]
-        await connection.execute(insert(Post), post_rows)
-        post_ids = list((await connection.scalars(select(Post.id))).all())
+        await connection.execute(insert(PostRow), post_rows)
+        post_ids = list((await connection.scalars(select(PostRow.id))).all())
         pairs = {(rng.choice(post_ids), rng.choice(user_ids)) for _ in range(votes)}
         await connection.execute(insert(Vote), [{"post_id": p, "user_id": u} for p, u in pairs])
 
@@ -87,11 +87,11 @@ async def seed(database: Database, users: int, posts: int, votes: int) -> None:
 async def log_in_viewer(database: Database, user_id: int) -> Caller:
     """A login session for the viewer, as POST /login would start: Postboard's reads check it."""
     now = utc_now()
-    session_id = "bench-viewer-session"
+    login_session_id = "bench-viewer-session"
     async with database.engine.begin() as connection:
         await connection.execute(
-            insert(RefreshFamily).values(
-                id=session_id,
+            insert(LoginSession).values(
+                id=login_session_id,
                 user_id=user_id,
                 created_at=now,
                 expires_at=now + timedelta(days=1),
@@ -99,7 +99,7 @@ async def log_in_viewer(database: Database, user_id: int) -> Caller:
                 refresh_token_expires_at=now + timedelta(days=1),
             )
         )
-    return Caller(user_id, session_id)
+    return Caller(user_id, login_session_id)
 
 
 Lister = Callable[[Database, Caller, int, int], Awaitable[Page]]

@@ -49,7 +49,7 @@ from sqlalchemy import Dialect, make_url
 from postboard.auth.reads import CallerRead
 from postboard.orm import utc_now
 from postboard.posts.cursors import PageCursor
-from postboard.posts.service import _page_read
+from postboard.posts.service import listing_read
 
 SECTION = "scale"
 SEED = "2026"
@@ -87,7 +87,7 @@ class Board:
     database_url: str
     server_url: str
     user_id: int
-    session_id: str
+    login_session_id: str
     token: str
 
     def target(self, path: str, method: str = "GET", body: bytes = b"") -> Target:
@@ -106,7 +106,7 @@ class Board:
 
     def session_parameters(self) -> dict[str, Any]:
         """The parameters every caller's read takes (postboard/auth/reads.py)."""
-        return {"user_id": self.user_id, "session_id": self.session_id, "now": utc_now()}
+        return {"user_id": self.user_id, "login_session_id": self.login_session_id, "now": utc_now()}
 
 
 # What the scenarios send
@@ -332,9 +332,9 @@ def measure(
 
 # The listing's statements, as postboard/posts/service.py builds them: (searching, after a cursor).
 LISTING_READ, KEYSET_READ, SEARCH_READ = (
-    _page_read(False, False),
-    _page_read(False, True),
-    _page_read(True, False),
+    listing_read(False, False),
+    listing_read(False, True),
+    listing_read(True, False),
 )
 # The dialects of the app's drivers, which compile without a connection.
 ASYNCPG = make_url("postgresql+asyncpg://").get_dialect()()
@@ -484,9 +484,9 @@ def serving_board(name: str, database_url: str, log_path: Path) -> Iterator[Boar
     with harness.serving(command, env, log_path, harness.SERVER_CPU) as server:
         email = f"scale-{uuid.uuid4().hex[:8]}@example.com"
         user_id, token = harness.register_and_login(server.url, email, PASSWORD)
-        sql = "SELECT id FROM refresh_families WHERE user_id = $1"
-        [(session_id,)] = harness.query(database_url, sql, user_id)
-        yield Board(name, database_url, server.url, user_id, session_id, token)
+        sql = "SELECT id FROM login_sessions WHERE user_id = $1"
+        [(login_session_id,)] = harness.query(database_url, sql, user_id)
+        yield Board(name, database_url, server.url, user_id, login_session_id, token)
 
 
 # The report

@@ -23,10 +23,10 @@ from postboard import main
 from postboard.auth.dependencies import AsCaller
 from postboard.auth.reads import CallerRead, CallerReads
 from postboard.auth.tokens import Caller
-from postboard.db import app_database
 from postboard.posts.router import list_posts
 from postboard.posts.schemas import PostOut
 from postboard.reads import Row
+from postboard.request_db import app_database
 
 Endpoint = Callable[..., Coroutine[Any, Any, Any]]
 VIEWER_ID = int(os.environ.get("BASELINE_VIEWER_ID", "1"))
@@ -40,7 +40,7 @@ class UncheckedReads(CallerReads):
 
 
 async def viewer_reads(request: Request) -> CallerReads:
-    return UncheckedReads(Caller(VIEWER_ID, session_id=""), app_database(request))
+    return UncheckedReads(Caller(VIEWER_ID, login_session_id=""), app_database(request))
 
 
 AsViewer = Annotated[CallerReads, Depends(viewer_reads)]

@@ -11,17 +11,18 @@ from sqlalchemy import Integer, literal_column, select, text
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from postboard.accounts.router import router as accounts_router
 from postboard.auth.passwords import PasswordHasher
 from postboard.auth.router import router as auth_router
 from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import TokenConfig, TokenVerifier
 from postboard.config import Settings, load_secret_key
-from postboard.db import Database, PoolSettings
+from postboard.db import Database
+from postboard.engines import PoolSettings
 from postboard.error_handlers import install_error_handlers
 from postboard.middleware import BodySizeLimit, SecurityHeaders
 from postboard.posts.router import router as posts_router
 from postboard.routing import SMALL_BODY_MAX_BYTES, install_routes, small_body_paths
-from postboard.users.router import router as users_router
 from postboard.votes.router import router as votes_router
 
 logger = logging.getLogger("postboard")
@@ -60,8 +61,8 @@ def token_config(settings: Settings) -> TokenConfig:
         secret_key=load_secret_key(settings),
         access_lifetime=settings.access_token_lifetime,
         refresh_lifetime=settings.refresh_token_lifetime,
-        session_lifetime=settings.session_lifetime,
-        sessions_per_account=settings.max_sessions_per_account,
+        login_session_lifetime=settings.login_session_lifetime,
+        login_sessions_per_account=settings.max_sessions_per_account,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
     )
@@ -131,6 +132,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.throttle = throttle
     install_error_handlers(app)
     # The most requested first: FastAPI tries routes in order.
-    install_routes(app, [root_router, posts_router, users_router, auth_router, votes_router])
+    install_routes(app, [root_router, posts_router, accounts_router, auth_router, votes_router])
     install_middleware(app, settings)
     return app

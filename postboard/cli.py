@@ -17,6 +17,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 
 from postboard.access_log import RedactQueryStrings
+from postboard.accounts.service import create_user
 from postboard.auth.passwords import PasswordHasher
 from postboard.config import ConfigError, Settings, load_secret_key
 from postboard.db import Database
@@ -32,7 +33,6 @@ from postboard.seed import (
     seed_database,
 )
 from postboard.users.schemas import UserCreate
-from postboard.users.service import create_user
 
 
 class CommandError(Exception):
@@ -208,8 +208,8 @@ def _create_user(args: argparse.Namespace) -> None:
 async def _insert_user(settings: Settings, new_user: UserCreate) -> int:
     database = Database(settings.database_url)
     try:
-        async with database.session(writes=True) as session, session.begin():
-            user = await create_user(session, PasswordHasher(max_threads=1), new_user)
+        async with database.orm_session(writes=True) as db, db.begin():
+            user = await create_user(db, PasswordHasher(max_threads=1), new_user)
             return user.id
     finally:
         await database.dispose()

@@ -144,7 +144,7 @@ class Settings(BaseSettings):
         return timedelta(days=self.refresh_token_expire_days)
 
     @property
-    def session_lifetime(self) -> timedelta:
+    def login_session_lifetime(self) -> timedelta:
         return timedelta(days=self.session_max_days)
 
     @property

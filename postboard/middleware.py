@@ -46,7 +46,14 @@ class SecurityHeaders:
 class BodySizeLimit:
     """Answers 413 to a body over `max_bytes` (or over `small_max_bytes` at one of `small_body_paths`)
     before anything parses it: at once when Content-Length says so, else as soon as the bytes read pass
-    the cap. The body is read here and handed on to the app."""
+    the cap. The body is read here and handed on to the app.
+
+    FastAPI 0.165 offers Starlette's RequestBodyLimitMiddleware (`max_body_size=` on the app or a route),
+    but its 413 is the plain text "Content Too Large", not the contract's JSON detail; a route that answers
+    without reading its body (a refused token) has that answer replaced by the plain 413 when the declared
+    length is over; and a chunked body over the limit is only noticed once the route reads it. So this one
+    stays.
+    """
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from postboard.auth.passwords import PasswordHasher
 from postboard.db import Database
-from postboard.models import Base, Post, User, Vote
+from postboard.models import Base, PostRow, User, Vote
 from postboard.orm import MAX_ID
 from postboard.posts.models import CONTENT_MAX_LENGTH, TITLE_MAX_LENGTH
 
@@ -136,8 +136,8 @@ async def seed_database(
     database = Database(database_url)
     try:
         # A writing session: on SQLite it holds the write lock from before the emptiness check.
-        async with database.session(writes=True) as session, session.begin():
-            connection = await session.connection()
+        async with database.orm_session(writes=True) as db, db.begin():
+            connection = await db.connection()
             loader = _loader_for(connection)
             await loader.lock_tables()
             existing = await _read_existing(connection)
@@ -170,7 +170,9 @@ class _Existing:
 
 async def _read_existing(connection: AsyncConnection) -> _Existing:
     users, last_user_id = (await connection.execute(select(func.count(User.id), func.max(User.id)))).one()
-    posts, last_post_id = (await connection.execute(select(func.count(Post.id), func.max(Post.id)))).one()
+    posts, last_post_id = (
+        await connection.execute(select(func.count(PostRow.id), func.max(PostRow.id)))
+    ).one()
     emails = await connection.scalars(select(User.email).where(User.email.like(_EMAIL.format("%"))))
     numbers = (int(match[1]) for email in emails if (match := _EMAIL_NUMBER.fullmatch(email)))
     return _Existing(users, posts, last_user_id or 0, last_post_id or 0, max(numbers, default=0))
@@ -215,7 +217,11 @@ async def _make_plan(
     old_post_ids, old_published = array("i"), bytearray()
     if counts.votes and existing.posts:
         # Streamed in large batches: an appended database may hold millions of posts.
-        query = select(Post.id, Post.published).order_by(Post.id).execution_options(yield_per=_CHUNK_ROWS)
+        query = (
+            select(PostRow.id, PostRow.published)
+            .order_by(PostRow.id)
+            .execution_options(yield_per=_CHUNK_ROWS)
+        )
         async for rows in (await connection.stream(query)).partitions():
             for post_id, is_published in rows:
                 old_post_ids.append(post_id)
@@ -601,7 +607,11 @@ def _count_new_votes_of_old_posts(plan: _Plan) -> Update:
         .group_by(Vote.post_id)
         .subquery()
     )
-    return update(Post).where(Post.id == added.c.post_id).values(vote_count=Post.vote_count + added.c.votes)
+    return (
+        update(PostRow)
+        .where(PostRow.id == added.c.post_id)
+        .values(vote_count=PostRow.vote_count + added.c.votes)
+    )
 
 
 class _PostgresLoader:

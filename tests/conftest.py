@@ -208,7 +208,7 @@ class TokenPair:
         return {"Authorization": f"Bearer {self.access}"}
 
     @property
-    def session_id(self) -> str:
+    def login_session_id(self) -> str:
         """The refresh token is "<session id>.<secret>"."""
         return self.refresh.partition(".")[0]
 

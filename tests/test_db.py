@@ -13,7 +13,7 @@ from sqlalchemy import Numeric, delete, func, insert, inspect, literal, select, 
 from postboard.app import create_app
 from postboard.db import Database
 from postboard.migrations import alembic_config, upgrade_to_head
-from postboard.models import Post, User, Vote
+from postboard.models import PostRow, User, Vote
 from tests.conftest import (
     DEFAULT_PASSWORD,
     count_rows,
@@ -107,13 +107,13 @@ async def test_deleting_a_user_removes_their_posts_and_votes_in_the_database(app
             )
         ).scalars()
         post_id = await connection.scalar(
-            insert(Post).values(title="t", content="c", owner_id=author).returning(Post.id)
+            insert(PostRow).values(title="t", content="c", owner_id=author).returning(PostRow.id)
         )
         await connection.execute(
             insert(Vote), [{"post_id": post_id, "user_id": voter}, {"post_id": post_id, "user_id": author}]
         )
         await connection.execute(delete(User).where(User.id == author))
-        assert await connection.scalar(select(func.count()).select_from(Post)) == 0
+        assert await connection.scalar(select(func.count()).select_from(PostRow)) == 0
         assert await connection.scalar(select(func.count()).select_from(Vote)) == 0
         assert await connection.scalar(text("SELECT count(*) FROM users")) == 1
 
@@ -155,7 +155,7 @@ def test_the_vote_count_migration_counts_the_votes_already_there(empty_database_
         database = Database(empty_database_url)
         try:
             async with database.engine.connect() as connection:
-                rows = await connection.execute(select(Post.id, Post.vote_count).order_by(Post.id))
+                rows = await connection.execute(select(PostRow.id, PostRow.vote_count).order_by(PostRow.id))
                 return [(post_id, votes) for post_id, votes in rows]
         finally:
             await database.dispose()
@@ -250,7 +250,7 @@ async def test_sqlite_writers_of_one_process_take_turns_without_being_refused(sq
                     for n in range(64)
                 )
             )
-            created = await count_rows(application, Post)
+            created = await count_rows(application, PostRow)
         await delete_all_rows(application)
 
     assert [response.status_code for response in responses] == [201] * 64

@@ -8,8 +8,8 @@ import pytest
 from fastapi import FastAPI
 
 from postboard.app import create_app
-from postboard.auth.models import RefreshFamily
-from postboard.posts.models import Post
+from postboard.auth.models import LoginSession
+from postboard.posts.models import PostRow
 from postboard.users.models import User
 from tests.conftest import DEFAULT_PASSWORD, Account, count_rows, make_settings, running_app
 
@@ -213,7 +213,7 @@ async def test_a_body_one_byte_over_the_default_limit_answers_413(
     assert response.status_code == 413
     assert response.json() == too_large(DEFAULT_LIMIT)
     # The post inside was valid; it must not have been read, let alone stored.
-    assert await count_rows(app, Post) == 0
+    assert await count_rows(app, PostRow) == 0
 
 
 async def test_a_body_exactly_at_the_limit_is_parsed(
@@ -227,7 +227,7 @@ async def test_a_body_exactly_at_the_limit_is_parsed(
 
     assert response.status_code == 201, response.text
     assert response.json()["title"] == "padded"
-    assert await count_rows(app, Post) == 1
+    assert await count_rows(app, PostRow) == 1
 
 
 async def test_a_login_form_over_the_limit_answers_413_without_logging_in(
@@ -245,7 +245,7 @@ async def test_a_login_form_over_the_limit_answers_413_without_logging_in(
     assert response.status_code == 413
     assert response.json() == too_large(SMALL_LIMIT)
     assert "access_token" not in response.text
-    assert await count_rows(app, RefreshFamily) == 0
+    assert await count_rows(app, LoginSession) == 0
 
 
 async def _chunks(count: int, size: int) -> AsyncIterator[bytes]:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from streaming_replica import ClusterUnavailable, PrimaryAndReplica, primary_and_replica
 
 from postboard.app import create_app
-from postboard.auth.models import RefreshFamily
+from postboard.auth.models import LoginSession
 from postboard.config import normalize_database_url
 from postboard.migrations import upgrade_to_head
 from tests.conftest import (
@@ -149,15 +149,15 @@ async def test_each_write_is_counted_on_the_session_it_is_made_through(
     )
 
     assert replaced.status_code == 200, replaced.text
-    counted = (RefreshFamily.user_id == alice.id, RefreshFamily.write_count == 2)
-    assert await count_rows(app, RefreshFamily, *counted) == 1
+    counted = (LoginSession.user_id == alice.id, LoginSession.write_count == 2)
+    assert await count_rows(app, LoginSession, *counted) == 1
 
 
 async def _replica_session_count(cluster: PrimaryAndReplica, user_id: int) -> int:
     connection = await asyncpg.connect(cluster.replica_url)
     try:
         count: int = await connection.fetchval(
-            "SELECT count(*) FROM refresh_families WHERE user_id = $1", user_id
+            "SELECT count(*) FROM login_sessions WHERE user_id = $1", user_id
         )
         return count
     finally:

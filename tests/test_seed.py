@@ -20,7 +20,7 @@ from postboard import seed
 from postboard.app import create_app
 from postboard.cli import main
 from postboard.db import Database
-from postboard.models import Post, User, Vote
+from postboard.models import PostRow, User, Vote
 from postboard.seed import Progress, SeedCounts, seed_database
 from tests.conftest import make_settings, new_postgres_database
 from tests.live_server import run_postboard
@@ -78,7 +78,7 @@ async def fetch(url: str, statement: Executable) -> list[Any]:
         return list((await connection.execute(statement)).all())
 
 
-async def count(url: str, model: type[User | Post | Vote]) -> int:
+async def count(url: str, model: type[User | PostRow | Vote]) -> int:
     [(rows,)] = await fetch(url, select(func.count()).select_from(model))
     assert isinstance(rows, int)
     return rows
@@ -86,15 +86,15 @@ async def count(url: str, model: type[User | Post | Vote]) -> int:
 
 def miscounted_posts() -> Executable:
     """Posts whose stored vote count differs from their votes."""
-    votes = select(func.count()).where(Vote.post_id == Post.id).scalar_subquery()
-    return select(Post.id).where(Post.vote_count != votes)
+    votes = select(func.count()).where(Vote.post_id == PostRow.id).scalar_subquery()
+    return select(PostRow.id).where(PostRow.vote_count != votes)
 
 
 async def snapshot(url: str) -> dict[str, list[Any]]:
     """Every seeded row, times counted from the first sign-up (seeds give the same times on any day)."""
     [(opened,)] = await fetch(url, select(func.min(User.created_at)))
     users = await fetch(url, select(User.id, User.email, User.created_at).order_by(User.id))
-    posts = await fetch(url, select(Post).order_by(Post.id))
+    posts = await fetch(url, select(PostRow).order_by(PostRow.id))
     votes = await fetch(url, select(Vote.post_id, Vote.user_id).order_by(Vote.post_id, Vote.user_id))
     return {
         "users": [(id_, email, created_at - opened) for id_, email, created_at in users],
@@ -107,7 +107,7 @@ async def snapshot(url: str) -> dict[str, list[Any]]:
 
 
 async def test_seed_loads_the_rows_asked_for_with_every_vote_counted(seeded: Seeded) -> None:
-    assert [await count(seeded.url, model) for model in (User, Post, Vote)] == [USERS, POSTS, VOTES]
+    assert [await count(seeded.url, model) for model in (User, PostRow, Vote)] == [USERS, POSTS, VOTES]
     assert await fetch(seeded.url, miscounted_posts()) == []
     assert f"seeded {USERS} users, {POSTS} posts and 1,500 votes in" in seeded.stdout
     # Not a terminal: one plain line per phase, the rows of each table in it.
@@ -140,12 +140,12 @@ async def test_seeded_users_share_one_password_and_log_in_with_it(seeded: Seeded
         page = await client.get("/posts/?limit=100", headers={"Authorization": f"Bearer {token}"})
     assert page.status_code == 200
     assert len(page.json()) == 100
-    stored = dict(await fetch(seeded.url, select(Post.id, Post.vote_count)))
+    stored = dict(await fetch(seeded.url, select(PostRow.id, PostRow.vote_count)))
     assert all(item["votes"] == stored[item["Post"]["id"]] for item in page.json())
 
 
 async def test_seeded_posts_look_real(seeded: Seeded) -> None:
-    posts = await fetch(seeded.url, select(Post).order_by(Post.id))
+    posts = await fetch(seeded.url, select(PostRow).order_by(PostRow.id))
     drafts = sum(not post.published for post in posts)
     assert 0.05 * POSTS < drafts < 0.2 * POSTS
     # Votes are skewed: a few posts are popular, most have few.
@@ -172,9 +172,9 @@ async def test_seeded_posts_look_real(seeded: Seeded) -> None:
 async def test_seeded_times_spread_over_the_past_year(seeded: Seeded) -> None:
     rows = await fetch(
         seeded.url,
-        select(Post.id, Post.created_at, User.created_at)
-        .join(User, User.id == Post.owner_id)
-        .order_by(Post.id),
+        select(PostRow.id, PostRow.created_at, User.created_at)
+        .join(User, User.id == PostRow.owner_id)
+        .order_by(PostRow.id),
     )
     [(first_signup, last_signup)] = await fetch(
         seeded.url, select(func.min(User.created_at), func.max(User.created_at))
@@ -198,12 +198,12 @@ async def test_seed_restores_the_indexes_foreign_keys_and_vote_counting(seeded: 
             await connection.rollback()
             # The trigger counts again: a vote added by hand is counted (then rolled back).
             async with connection.begin() as changes:
-                least_voted = select(Post.id, Post.vote_count).order_by(Post.vote_count).limit(1)
+                least_voted = select(PostRow.id, PostRow.vote_count).order_by(PostRow.vote_count).limit(1)
                 post_id, before = (await connection.execute(least_voted)).one()
                 voters = select(Vote.user_id).where(Vote.post_id == post_id)
                 user_id = await connection.scalar(select(func.min(User.id)).where(User.id.not_in(voters)))
                 await connection.execute(insert(Vote).values(post_id=post_id, user_id=user_id))
-                after = await connection.scalar(select(Post.vote_count).where(Post.id == post_id))
+                after = await connection.scalar(select(PostRow.vote_count).where(PostRow.id == post_id))
                 assert after == before + 1
                 await changes.rollback()
     finally:
@@ -236,7 +236,7 @@ async def test_seed_refuses_a_database_that_holds_data_and_leaves_it_alone(
         "postboard: error: the database already holds data (users: 1, posts: 0); --append adds to it"
     ]
     assert await fetch(migrated_url, select(User.email)) == [("ada@example.com",)]
-    assert (await count(migrated_url, Post), await count(migrated_url, Vote)) == (0, 0)
+    assert (await count(migrated_url, PostRow), await count(migrated_url, Vote)) == (0, 0)
 
 
 async def test_append_adds_rows_after_the_existing_ones_and_counts_their_new_votes(
@@ -252,7 +252,7 @@ async def test_append_adds_rows_after_the_existing_ones_and_counts_their_new_vot
         )
         first, second, third = users.all()
         posts = await connection.scalars(
-            insert(Post).returning(Post.id),
+            insert(PostRow).returning(PostRow.id),
             [
                 {"title": "Old", "content": "c", "owner_id": first},
                 {"title": "Gone", "content": "c", "owner_id": second},
@@ -260,7 +260,7 @@ async def test_append_adds_rows_after_the_existing_ones_and_counts_their_new_vot
             ],
         )
         kept, gone, draft = posts.all()
-        await connection.execute(delete(Post).where(Post.id == gone))
+        await connection.execute(delete(PostRow).where(PostRow.id == gone))
         await connection.execute(
             insert(Vote),
             [
@@ -282,10 +282,11 @@ async def test_append_adds_rows_after_the_existing_ones_and_counts_their_new_vot
     assert emails == ["demo3@example.com", "ada@example.com", "demo12@example.com"] + [
         f"demo{n}@example.com" for n in range(13, 43)
     ]
-    assert (await count(migrated_url, Post), await count(migrated_url, Vote)) == (102, 2003)
+    assert (await count(migrated_url, PostRow), await count(migrated_url, Vote)) == (102, 2003)
     assert await fetch(migrated_url, miscounted_posts()) == []
     old_posts = await fetch(
-        migrated_url, select(Post.title, Post.vote_count).where(Post.id <= draft).order_by(Post.id)
+        migrated_url,
+        select(PostRow.title, PostRow.vote_count).where(PostRow.id <= draft).order_by(PostRow.id),
     )
     assert [title for title, _ in old_posts] == ["Old", "Old draft"]
     assert old_posts[0][1] > 1 or old_posts[1][1] > 2, "the new users voted on old posts too"
@@ -295,7 +296,7 @@ async def test_append_adds_rows_after_the_existing_ones_and_counts_their_new_vot
         user = await connection.scalar(
             insert(User).values(email="late@example.com", password_hash="x").returning(User.id)
         )
-        await connection.execute(insert(Post).values(title="Late", content="c", owner_id=user))
+        await connection.execute(insert(PostRow).values(title="Late", content="c", owner_id=user))
 
 
 async def test_a_failed_load_leaves_the_database_as_it_was(
@@ -311,7 +312,7 @@ async def test_a_failed_load_leaves_the_database_as_it_was(
             migrated_url, SeedCounts(5, 20, 30), seed=1, append=False, progress=Progress(io.StringIO())
         )
 
-    assert [await count(migrated_url, model) for model in (User, Post, Vote)] == [0, 0, 0]
+    assert [await count(migrated_url, model) for model in (User, PostRow, Vote)] == [0, 0, 0]
     database = Database(migrated_url)
     try:
         async with database.engine.begin() as connection:
@@ -320,10 +321,10 @@ async def test_a_failed_load_leaves_the_database_as_it_was(
                 insert(User).values(email="a@example.com", password_hash="x").returning(User.id)
             )
             post = await connection.scalar(
-                insert(Post).values(title="t", content="c", owner_id=user).returning(Post.id)
+                insert(PostRow).values(title="t", content="c", owner_id=user).returning(PostRow.id)
             )
             await connection.execute(insert(Vote).values(post_id=post, user_id=user))
-            assert await connection.scalar(select(Post.vote_count)) == 1, "the trigger counts again"
+            assert await connection.scalar(select(PostRow.vote_count)) == 1, "the trigger counts again"
     finally:
         await database.dispose()
 
@@ -332,7 +333,7 @@ async def test_every_user_can_vote_on_every_post(migrated_url: str) -> None:
     await seed_database(
         migrated_url, SeedCounts(3, 4, 12), seed=1, append=False, progress=Progress(io.StringIO())
     )
-    assert await fetch(migrated_url, select(Post.vote_count).distinct()) == [(3,)]
+    assert await fetch(migrated_url, select(PostRow.vote_count).distinct()) == [(3,)]
     assert await count(migrated_url, Vote) == 12
 
 

@@ -15,20 +15,15 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from postboard.auth.events import AuthEvent, log_auth_event
-from postboard.auth.models import RefreshFamily
+from postboard.auth.models import LoginSession
 from postboard.auth.passwords import PasswordHasher
-from postboard.auth.reads import CallerReads, session_is_alive
+from postboard.auth.reads import CallerReads, login_session_is_alive
 from postboard.auth.service import count_write
 from postboard.auth.throttling import AddressBudget, Throttle, address_budget_of
 from postboard.auth.tokens import Caller, TokenConfig, TokenVerifier
-from postboard.db import Session, app_database
-from postboard.errors import (
-    INVALID_TOKEN,
-    NOT_AUTHENTICATED,
-    TooManyRequests,
-    Unauthorized,
-)
+from postboard.errors import INVALID_TOKEN, NOT_AUTHENTICATED, TooManyRequests, Unauthorized
 from postboard.orm import is_storable_id, utc_now
+from postboard.request_db import Db, app_database
 from postboard.users.models import User
 
 # Where AuthenticatedRoute leaves the caller it verified, in the request's ASGI scope.
@@ -55,7 +50,7 @@ async def get_client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-Tokens = Annotated[TokenConfig, Depends(get_token_config)]
+AppTokenConfig = Annotated[TokenConfig, Depends(get_token_config)]
 Hasher = Annotated[PasswordHasher, Depends(get_password_hasher)]
 Throttling = Annotated[Throttle, Depends(get_throttle)]
 ClientAddress = Annotated[str, Depends(get_client_address)]
@@ -69,7 +64,7 @@ def check_bearer_token(request: Request, token: str | None) -> Caller | str:
     claims = verifier.verify(token)
     if claims is None or not is_storable_id(claims.user_id):
         return INVALID_TOKEN
-    return Caller(claims.user_id, claims.session_id)
+    return Caller(claims.user_id, claims.login_session_id)
 
 
 def verified_caller(request: Request, token: str | None) -> Caller:
@@ -105,7 +100,7 @@ bearer_scheme = BearerScheme(tokenUrl="login", auto_error=False)
 AsCaller = Annotated[CallerReads, Depends(bearer_scheme)]
 
 
-async def get_current_user(as_caller: AsCaller, session: Session) -> AsyncIterator[User]:
+async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
     """The caller's user, if their login session is alive: logout, a password change, refresh-token reuse
     and account deletion delete it, and every worker sees that in the same query that loads the user.
 
@@ -115,20 +110,20 @@ async def get_current_user(as_caller: AsCaller, session: Session) -> AsyncIterat
     deadlock with it.
     """
     caller = as_caller.caller
-    user = await session.scalar(
+    user = await db.scalar(
         select(User)
-        .join(RefreshFamily, RefreshFamily.user_id == User.id)
+        .join(LoginSession, LoginSession.user_id == User.id)
         .where(
             User.id == caller.user_id,
-            RefreshFamily.id == caller.session_id,
-            RefreshFamily.expires_at > utc_now(),
+            LoginSession.id == caller.login_session_id,
+            LoginSession.expires_at > utc_now(),
         )
     )
     if user is None:
         raise Unauthorized(INVALID_TOKEN)
     yield user
     if as_caller.database.has_replica:
-        await count_write(session, caller.session_id)
+        await count_write(db, caller.login_session_id)
 
 
 # scope="function": the write is counted before the request's session commits.
@@ -185,7 +180,7 @@ def _authenticating_first(handler: RouteHandler) -> RouteHandler:
         except (RequestValidationError, StarletteHTTPException) as refused:
             # A body FastAPI cannot read is refused before any dependency runs, the one that asks whether
             # the token's login session is alive included: the contract answers a dead one first.
-            if _refused_unread(refused) and not await session_is_alive(app_database(request), checked):
+            if _refused_unread(refused) and not await login_session_is_alive(app_database(request), checked):
                 return _refusal(INVALID_TOKEN)
             raise
 

@@ -5,17 +5,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from postboard.orm import Base, UTCDateTime, utc_now
 
-SESSION_ID_LENGTH = 32
+LOGIN_SESSION_ID_LENGTH = 32
 SHA256_HEX_LENGTH = 64
 
 
-class RefreshFamily(Base):
+class LoginSession(Base):
     """A login session: the chain of refresh tokens started by one login, and the access tokens issued
     from it (they carry its id as `sid`). Revoking it deletes the row, which ends every one of them."""
 
-    __tablename__ = "refresh_families"
+    __tablename__ = "login_sessions"
 
-    id: Mapped[str] = mapped_column(String(SESSION_ID_LENGTH), primary_key=True)
+    id: Mapped[str] = mapped_column(String(LOGIN_SESSION_ID_LENGTH), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     # The absolute end of the session, however often it is refreshed.
@@ -36,5 +36,7 @@ class RetiredRefreshToken(Base):
     __tablename__ = "retired_refresh_tokens"
 
     token_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), primary_key=True)
-    family_id: Mapped[str] = mapped_column(ForeignKey("refresh_families.id", ondelete="CASCADE"), index=True)
+    login_session_id: Mapped[str] = mapped_column(
+        ForeignKey("login_sessions.id", ondelete="CASCADE"), index=True
+    )
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -5,8 +5,10 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 import anyio
@@ -38,12 +40,17 @@ class Verdict(NamedTuple):
     new_hash: str | None = None
 
 
-class Admission(NamedTuple):
-    """Called around one verification: `admit` may refuse it (by raising) before any hashing, and
-    `settle` hears whether the password matched before the next waiting verification starts."""
+@dataclass
+class Attempt:
+    """One verification, as its admission sees it: whether the password matched, once that is known."""
 
-    admit: Callable[[], Awaitable[None]]
-    settle: Callable[[bool], Awaitable[None]]
+    matched: bool = False
+
+
+# Entered around one verification, while it holds its hashing slot: it may refuse the verification (by
+# raising) before any hashing, and on leaving it knows whether the password matched, before the next
+# waiting verification starts. `Throttle` makes them.
+Admission = AbstractAsyncContextManager[Attempt]
 
 
 def _verify_and_update(password: str, password_hash: str) -> Verdict:
@@ -92,23 +99,17 @@ class PasswordHasher:
     async def _run(self, function: Callable[..., _Result], *arguments: object) -> _Result:
         return await asyncio.get_running_loop().run_in_executor(self._threads, function, *arguments)
 
-    async def verify(
-        self, password: str, password_hash: str | None, admission: Admission | None = None
-    ) -> Verdict:
+    async def verify(self, password: str, password_hash: str | None, admission: Admission) -> Verdict:
         """No match for a wrong password, nor for a missing account (after the same amount of work).
 
-        The admission runs while this verification holds its hashing slot: a throttle that checks there
-        and counts in `settle` can be overrun by at most `max_threads` parallel attempts per process,
-        where checking before queueing would let any burst through.
+        The admission is entered while this verification holds its hashing slot: a throttle that checks
+        on entering and counts on leaving can be overrun by at most `max_threads` parallel attempts per
+        process, where checking before queueing would let any burst through.
         """
-        async with self._limiter:
-            if admission is not None:
-                await admission.admit()
+        async with self._limiter, admission as attempt:
             # `is None`, not `or`: an empty stored hash must not fall back to the dummy, whose password is
             # in this file.
             stored_hash = _DUMMY_HASH if password_hash is None else password_hash
             verdict = await self._run(_verify_and_update, password, stored_hash)
-            matches = verdict.matches and password_hash is not None
-            if admission is not None:
-                await admission.settle(matches)
-        return verdict if matches else Verdict(matches=False)
+            attempt.matched = verdict.matches and password_hash is not None
+        return verdict if attempt.matched else Verdict(matches=False)

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, bindparam, exists, select
 
-from postboard.auth.models import RefreshFamily
+from postboard.auth.models import LoginSession
 from postboard.auth.tokens import Caller
 from postboard.db import Database
 from postboard.errors import INVALID_TOKEN, Unauthorized
@@ -29,18 +29,18 @@ from postboard.reads import AnySelect, Row
 
 # The parameters every caller's read takes: `user_id` is also the caller's id wherever a read needs it
 # (whose drafts are visible, say).
-_LIVE_SESSION = (
-    RefreshFamily.id == bindparam("session_id"),
-    RefreshFamily.user_id == bindparam("user_id"),
-    RefreshFamily.expires_at > bindparam("now", type_=UTCDateTime()),
+_LIVE_LOGIN_SESSION = (
+    LoginSession.id == bindparam("login_session_id"),
+    LoginSession.user_id == bindparam("user_id"),
+    LoginSession.expires_at > bindparam("now", type_=UTCDateTime()),
 )
-_SESSION_ALIVE = exists().where(*_LIVE_SESSION)
-_IS_ALIVE = select(_SESSION_ALIVE.label("alive"))
-_WRITE_COUNT = select(RefreshFamily.write_count).where(*_LIVE_SESSION)
+_LOGIN_SESSION_ALIVE = exists().where(*_LIVE_LOGIN_SESSION)
+_IS_ALIVE = select(_LOGIN_SESSION_ALIVE.label("alive"))
+_WRITE_COUNT = select(LoginSession.write_count).where(*_LIVE_LOGIN_SESSION)
 # On the replica: its copy of the session has counted every write the primary had counted.
 _REPLICA_HAS_THE_WRITES = exists().where(
-    RefreshFamily.id == bindparam("session_id"),
-    RefreshFamily.write_count >= bindparam("write_count", type_=BigInteger()),
+    LoginSession.id == bindparam("login_session_id"),
+    LoginSession.write_count >= bindparam("write_count", type_=BigInteger()),
 )
 
 
@@ -54,7 +54,9 @@ class CallerRead(NamedTuple):
 
 def caller_read(statement: AnySelect) -> CallerRead:
     """`statement` (which may use the `user_id` parameter), as a read for a caller."""
-    return CallerRead(statement.where(_SESSION_ALIVE), statement.where(_REPLICA_HAS_THE_WRITES), statement)
+    return CallerRead(
+        statement.where(_LOGIN_SESSION_ALIVE), statement.where(_REPLICA_HAS_THE_WRITES), statement
+    )
 
 
 def caller_id() -> Any:
@@ -71,41 +73,41 @@ class CallerReads:
 
     async def fetch(self, read: CallerRead, **parameters: Any) -> Sequence[Row]:
         """The rows of `read`; 401 when the caller's login session has ended."""
-        session = _session_parameters(self.caller)
+        login_session = _login_session_parameters(self.caller)
         if self.database.has_replica:
-            return await _read_beside_a_replica(self.database, session, read, parameters)
-        rows = await self.database.fetch(read.statement, **session, **parameters)
-        if not rows and not await _is_alive(self.database, session):
+            return await _read_beside_a_replica(self.database, login_session, read, parameters)
+        rows = await self.database.fetch(read.statement, **login_session, **parameters)
+        if not rows and not await _is_alive(self.database, login_session):
             raise Unauthorized(INVALID_TOKEN)
         return rows
 
 
 async def _read_beside_a_replica(
-    database: Database, session: dict[str, Any], read: CallerRead, parameters: dict[str, Any]
+    database: Database, login_session: dict[str, Any], read: CallerRead, parameters: dict[str, Any]
 ) -> Sequence[Row]:
     """The session checked on the primary, then the rows from the replica if it has the caller's writes."""
-    write_counts = await database.fetch(_WRITE_COUNT, **session)
+    write_counts = await database.fetch(_WRITE_COUNT, **login_session)
     if not write_counts:
         raise Unauthorized(INVALID_TOKEN)
     write_count = write_counts[0]["write_count"]
     rows = await database.fetch_from_replica(
-        read.on_replica, **session, **parameters, write_count=write_count
+        read.on_replica, **login_session, **parameters, write_count=write_count
     )
     if rows:
         return rows
     # No rows: an empty answer, or a replica behind the caller's writes. Asking the replica which it was
     # would race with its replay, so the primary answers.
-    return await database.fetch(read.statement, **session, **parameters)
+    return await database.fetch(read.statement, **login_session, **parameters)
 
 
-async def session_is_alive(database: Database, caller: Caller) -> bool:
-    return await _is_alive(database, _session_parameters(caller))
+async def login_session_is_alive(database: Database, caller: Caller) -> bool:
+    return await _is_alive(database, _login_session_parameters(caller))
 
 
-def _session_parameters(caller: Caller) -> dict[str, Any]:
-    return {"user_id": caller.user_id, "session_id": caller.session_id, "now": utc_now()}
+def _login_session_parameters(caller: Caller) -> dict[str, Any]:
+    return {"user_id": caller.user_id, "login_session_id": caller.login_session_id, "now": utc_now()}
 
 
-async def _is_alive(database: Database, session: dict[str, Any]) -> bool:
-    alive: bool = (await database.fetch(_IS_ALIVE, **session))[0]["alive"]
+async def _is_alive(database: Database, login_session: dict[str, Any]) -> bool:
+    alive: bool = (await database.fetch(_IS_ALIVE, **login_session))[0]["alive"]
     return alive

@@ -4,19 +4,19 @@ from fastapi import APIRouter, Form, Response, status
 
 from postboard.auth import service
 from postboard.auth.dependencies import (
+    AppTokenConfig,
     AsCaller,
     AuthenticatedRoute,
     ClientAddress,
     CurrentUser,
     Hasher,
     Throttling,
-    Tokens,
 )
 from postboard.auth.schemas import RefreshRequest, Token, UserLogin
 from postboard.auth.throttling import AddressBudget, spends_address_budget
-from postboard.db import AppDatabase, Session
 from postboard.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable
 from postboard.openapi import responses
+from postboard.request_db import AppDatabase, Db
 from postboard.routing import small_body
 
 router = APIRouter(tags=["Authentication"], responses=responses(Unavailable), route_class=AuthenticatedRoute)
@@ -39,7 +39,7 @@ async def login(
     database: AppDatabase,
     hasher: Hasher,
     throttle: Throttling,
-    tokens: Tokens,
+    token_config: AppTokenConfig,
     address: ClientAddress,
 ) -> Token:
     """Exchanges an email and password (as an OAuth2 password form) for an access and a refresh token.
@@ -49,7 +49,7 @@ async def login(
     its form is read.
     """
     _do_not_store(response)
-    return await service.log_in(database, hasher, throttle, tokens, credentials, address)
+    return await service.log_in(database, hasher, throttle, token_config, credentials, address)
 
 
 @router.post(
@@ -58,11 +58,11 @@ async def login(
 @spends_address_budget(AddressBudget.FAILED_REFRESHES)
 @small_body
 async def refresh_token(
-    request: RefreshRequest,
+    refresh: RefreshRequest,
     response: Response,
     database: AppDatabase,
     throttle: Throttling,
-    tokens: Tokens,
+    token_config: AppTokenConfig,
     address: ClientAddress,
 ) -> Token:
     """Exchanges a refresh token for a new access token and a new refresh token; the old one is retired.
@@ -72,10 +72,10 @@ async def refresh_token(
     those 401s are budgeted per client address (429 with Retry-After once spent).
     """
     _do_not_store(response)
-    return await service.refresh(database, throttle, tokens, request.refresh_token, address)
+    return await service.refresh(database, throttle, token_config, refresh.refresh_token, address)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses(Unauthorized))
-async def logout(as_caller: AsCaller, user: CurrentUser, session: Session, address: ClientAddress) -> None:
+async def logout(as_caller: AsCaller, user: CurrentUser, db: Db, address: ClientAddress) -> None:
     """Ends the login session of the presented access token: it and its refresh tokens stop working."""
-    await service.log_out(session, as_caller.caller.session_id, user.id, address)
+    await service.log_out(db, as_caller.caller.login_session_id, user.id, address)

@@ -6,7 +6,7 @@ from sqlalchemy import Integer, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from postboard.auth.events import AuthEvent, log_auth_event
-from postboard.auth.models import RefreshFamily, RetiredRefreshToken
+from postboard.auth.models import LoginSession, RetiredRefreshToken
 from postboard.auth.passwords import Admission, PasswordHasher, Verdict
 from postboard.auth.schemas import Token, UserLogin
 from postboard.auth.throttling import Throttle
@@ -15,8 +15,8 @@ from postboard.auth.tokens import (
     compose_refresh_token,
     create_access_token,
     hash_refresh_secret,
+    new_login_session_id,
     new_refresh_secret,
-    new_session_id,
     parse_refresh_token,
     refresh_secret_matches,
 )
@@ -40,24 +40,24 @@ _UPGRADE_PASSWORD_HASH = (
     update(User).where(User.id == bindparam("user_id")).values(password_hash=bindparam("new_hash"))
 )
 # The user's sessions past the newest `keep`: at most one, since every login keeps to the cap.
-_SESSIONS_PAST_THE_CAP = (
-    select(RefreshFamily.id)
-    .where(RefreshFamily.user_id == bindparam("user_id"))
-    .order_by(RefreshFamily.created_at.desc(), RefreshFamily.id.desc())
+_LOGIN_SESSIONS_PAST_THE_CAP = (
+    select(LoginSession.id)
+    .where(LoginSession.user_id == bindparam("user_id"))
+    .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())
     .offset(bindparam("keep", type_=Integer))
 )
-_DELETE_ENDED_SESSIONS = delete(RefreshFamily).where(
-    RefreshFamily.user_id == bindparam("user_id"),
-    or_(RefreshFamily.expires_at <= bindparam("now"), RefreshFamily.id.in_(_SESSIONS_PAST_THE_CAP)),
+_DELETE_ENDED_LOGIN_SESSIONS = delete(LoginSession).where(
+    LoginSession.user_id == bindparam("user_id"),
+    or_(LoginSession.expires_at <= bindparam("now"), LoginSession.id.in_(_LOGIN_SESSIONS_PAST_THE_CAP)),
 )
-_INSERT_SESSION = insert(RefreshFamily)
+_INSERT_LOGIN_SESSION = insert(LoginSession)
 
 
 async def log_in(
     database: Database,
     hasher: PasswordHasher,
     throttle: Throttle,
-    tokens: TokenConfig,
+    token_config: TokenConfig,
     credentials: UserLogin,
     address: str,
 ) -> Token:
@@ -72,7 +72,7 @@ async def log_in(
     if user_id is None or password_hash is None or not verdict.matches:
         raise Forbidden(INVALID_CREDENTIALS)
     async with database.engine.begin() as connection:
-        token = await _start_session(connection, tokens, user_id, password_hash, verdict.new_hash)
+        token = await _start_login_session(connection, token_config, user_id, password_hash, verdict.new_hash)
     if token is None:  # the password changed while this one was being checked
         log_auth_event(AuthEvent.LOGIN_FAILED, address, user_id)
         raise Forbidden(INVALID_CREDENTIALS)
@@ -100,8 +100,12 @@ async def check_password(
     return verdict
 
 
-async def _start_session(
-    connection: AsyncConnection, tokens: TokenConfig, user_id: int, verified_hash: str, new_hash: str | None
+async def _start_login_session(
+    connection: AsyncConnection,
+    token_config: TokenConfig,
+    user_id: int,
+    verified_hash: str,
+    new_hash: str | None,
 ) -> Token | None:
     """A new login session for the user, if the hash that was verified is still theirs. Core statements
     rather than the ORM: less Python per statement, on the event loop that every request shares."""
@@ -110,55 +114,49 @@ async def _start_session(
     if new_hash is not None:  # made with older parameters or by bcrypt: upgraded now
         await connection.execute(_UPGRADE_PASSWORD_HASH, {"user_id": user_id, "new_hash": new_hash})
     now = utc_now()
-    session_id, secret = new_session_id(), new_refresh_secret()
-    expires_at = now + tokens.session_lifetime
-    new_session = {
-        "id": session_id,
+    login_session_id, secret = new_login_session_id(), new_refresh_secret()
+    expires_at = now + token_config.login_session_lifetime
+    new_login_session = {
+        "id": login_session_id,
         "user_id": user_id,
         "created_at": now,
         "expires_at": expires_at,
         "refresh_token_hash": hash_refresh_secret(secret),
-        "refresh_token_expires_at": min(now + tokens.refresh_lifetime, expires_at),
+        "refresh_token_expires_at": min(now + token_config.refresh_lifetime, expires_at),
     }
-    await connection.execute(_INSERT_SESSION, new_session)
-    # Sessions past their absolute lifetime are dead, and past the cap the oldest end: each login clears
-    # them away, so an account holds at most `sessions_per_account` rows, and this stays cheap. The user's
-    # row is locked, so concurrent logins take turns here.
+    await connection.execute(_INSERT_LOGIN_SESSION, new_login_session)
+    # Login sessions past their absolute lifetime are dead, and past the cap the oldest end: each login
+    # clears them away, so an account holds at most `login_sessions_per_account` rows, and this stays
+    # cheap. The user's row is locked, so concurrent logins take turns here.
     await connection.execute(
-        _DELETE_ENDED_SESSIONS, {"user_id": user_id, "now": now, "keep": tokens.sessions_per_account}
+        _DELETE_ENDED_LOGIN_SESSIONS,
+        {"user_id": user_id, "now": now, "keep": token_config.login_sessions_per_account},
     )
-    return _token_pair(user_id, session_id, secret, tokens)
+    return _token_pair(user_id, login_session_id, secret, token_config)
 
 
-def _token_pair(user_id: int, session_id: str, secret: str, tokens: TokenConfig) -> Token:
+def _token_pair(user_id: int, login_session_id: str, secret: str, token_config: TokenConfig) -> Token:
     return Token(
-        access_token=create_access_token(user_id, session_id, tokens),
-        expires_in=int(tokens.access_lifetime.total_seconds()),
-        refresh_token=compose_refresh_token(session_id, secret),
+        access_token=create_access_token(user_id, login_session_id, token_config),
+        expires_in=int(token_config.access_lifetime.total_seconds()),
+        refresh_token=compose_refresh_token(login_session_id, secret),
     )
-
-
-async def lock_user(session: AsyncSession, user_id: int) -> User | None:
-    """The user's row, locked until the transaction ends (SQLite's writers hold the database lock anyway)."""
-    statement = select(User).where(User.id == user_id).with_for_update()
-    user: User | None = await session.scalar(statement.execution_options(populate_existing=True))
-    return user
 
 
 async def refresh(
-    database: Database, throttle: Throttle, tokens: TokenConfig, refresh_token: str, address: str
+    database: Database, throttle: Throttle, token_config: TokenConfig, refresh_token: str, address: str
 ) -> Token:
     parsed = parse_refresh_token(refresh_token)
     token, replayed, user_id = None, False, None
     if parsed is not None:
-        session_id, secret = parsed
+        login_session_id, secret = parsed
         # Its own transaction, committed even when the answer is 401: a detected replay must stay revoked.
-        async with database.session(writes=True) as session, session.begin():
-            family = await session.scalar(
-                select(RefreshFamily).where(RefreshFamily.id == session_id).with_for_update()
+        async with database.orm_session(writes=True) as db, db.begin():
+            login_session = await db.scalar(
+                select(LoginSession).where(LoginSession.id == login_session_id).with_for_update()
             )
-            token, replayed = await _refresh_family(session, family, secret, tokens)
-            user_id = family.user_id if family else None
+            token, replayed = await _refresh_login_session(db, login_session, secret, token_config)
+            user_id = login_session.user_id if login_session else None
     if replayed:
         log_auth_event(AuthEvent.REFRESH_REUSE_DETECTED, address, user_id)
     if token is None:
@@ -168,76 +166,80 @@ async def refresh(
     return token
 
 
-async def _refresh_family(
-    session: AsyncSession, family: RefreshFamily | None, secret: str, tokens: TokenConfig
+async def _refresh_login_session(
+    db: AsyncSession, login_session: LoginSession | None, secret: str, token_config: TokenConfig
 ) -> tuple[Token | None, bool]:
     """The new token pair, or None; and whether a retired token was replayed (the family is then revoked)."""
-    if family is None:
+    if login_session is None:
         return None, False
     now = utc_now()
-    if not refresh_secret_matches(secret, family.refresh_token_hash):
-        if not await _was_retired(session, family.id, secret, now):
-            return None, False  # never issued: a guess, which proves nothing about the session's tokens
+    if not refresh_secret_matches(secret, login_session.refresh_token_hash):
+        if not await _was_retired(db, login_session.id, secret, now):
+            return None, False  # never issued: a guess, which proves nothing about the session's token_config
         # A token that was traded in is back: either the thief or the rightful client is replaying it,
         # which is unknowable, so the whole session ends, and with it every access token issued from it.
-        await session.delete(family)
+        await db.delete(login_session)
         return None, True
-    if family.refresh_token_expires_at <= now or family.expires_at <= now:
-        await session.delete(family)
+    if login_session.refresh_token_expires_at <= now or login_session.expires_at <= now:
+        await db.delete(login_session)
         return None, False
-    return await _rotate(session, family, tokens, now), False
+    return await _rotate(db, login_session, token_config, now), False
 
 
-async def _was_retired(session: AsyncSession, family_id: str, secret: str, now: datetime) -> bool:
+async def _was_retired(db: AsyncSession, login_session_id: str, secret: str, now: datetime) -> bool:
     """Whether `secret` is a refresh token of the family that was issued, traded in, and would still be
     valid: one past its expiry could no longer be used anyway, and is forgotten."""
-    retired = await session.scalar(
+    retired = await db.scalar(
         select(RetiredRefreshToken.token_hash).where(
             RetiredRefreshToken.token_hash == hash_refresh_secret(secret),
-            RetiredRefreshToken.family_id == family_id,
+            RetiredRefreshToken.login_session_id == login_session_id,
             RetiredRefreshToken.expires_at > now,
         )
     )
     return retired is not None
 
 
-async def _rotate(session: AsyncSession, family: RefreshFamily, tokens: TokenConfig, now: datetime) -> Token:
+async def _rotate(
+    db: AsyncSession, login_session: LoginSession, token_config: TokenConfig, now: datetime
+) -> Token:
     """Gives the family a new refresh token and a new access token; the previous refresh token is kept as
     retired until it would have expired, and those that have are forgotten."""
-    session.add(
+    db.add(
         RetiredRefreshToken(
-            token_hash=family.refresh_token_hash,
-            family_id=family.id,
-            expires_at=family.refresh_token_expires_at,
+            token_hash=login_session.refresh_token_hash,
+            login_session_id=login_session.id,
+            expires_at=login_session.refresh_token_expires_at,
         )
     )
-    await session.execute(
+    await db.execute(
         delete(RetiredRefreshToken).where(
-            RetiredRefreshToken.family_id == family.id, RetiredRefreshToken.expires_at <= now
+            RetiredRefreshToken.login_session_id == login_session.id, RetiredRefreshToken.expires_at <= now
         )
     )
     secret = new_refresh_secret()
-    family.refresh_token_hash = hash_refresh_secret(secret)
-    family.refresh_token_expires_at = min(now + tokens.refresh_lifetime, family.expires_at)
-    return _token_pair(family.user_id, family.id, secret, tokens)
+    login_session.refresh_token_hash = hash_refresh_secret(secret)
+    login_session.refresh_token_expires_at = min(
+        now + token_config.refresh_lifetime, login_session.expires_at
+    )
+    return _token_pair(login_session.user_id, login_session.id, secret, token_config)
 
 
-async def log_out(session: AsyncSession, session_id: str, user_id: int, address: str) -> None:
-    await session.execute(delete(RefreshFamily).where(RefreshFamily.id == session_id))
+async def log_out(db: AsyncSession, login_session_id: str, user_id: int, address: str) -> None:
+    await db.execute(delete(LoginSession).where(LoginSession.id == login_session_id))
     log_auth_event(AuthEvent.LOGOUT, address, user_id)
 
 
-async def count_write(session: AsyncSession, session_id: str) -> None:
+async def count_write(db: AsyncSession, login_session_id: str) -> None:
     """Counts a write made through the login session, in the transaction that makes it: a replica that
     has replayed the count has replayed the write (see auth/reads.py)."""
-    await session.execute(
-        update(RefreshFamily)
-        .where(RefreshFamily.id == session_id)
-        .values(write_count=RefreshFamily.write_count + 1)
+    await db.execute(
+        update(LoginSession)
+        .where(LoginSession.id == login_session_id)
+        .values(write_count=LoginSession.write_count + 1)
         .execution_options(synchronize_session=False)
     )
 
 
-async def end_all_sessions(session: AsyncSession, user_id: int) -> None:
+async def end_all_login_sessions(db: AsyncSession, user_id: int) -> None:
     """Every token the user holds stops working, on every worker: each belongs to one of these sessions."""
-    await session.execute(delete(RefreshFamily).where(RefreshFamily.user_id == user_id))
+    await db.execute(delete(LoginSession).where(LoginSession.user_id == user_id))

@@ -4,7 +4,8 @@
 import hashlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
-from postboard.auth.passwords import Admission
+from postboard.auth.passwords import Admission, Attempt
 from postboard.config import Settings
 from postboard.errors import (
     TOO_MANY_EMAIL_CHANGES,
@@ -153,7 +154,7 @@ class Throttle:
         ]
         return self._failure_admission(budgets, budgets)
 
-    def password_check_admission(self, session_id: str, email: str) -> Admission:
+    def password_check_admission(self, login_session_id: str, email: str) -> Admission:
         """Admits a signed-in caller's password confirmation unless their login session's failure budget is
         spent (429); a wrong password counts against it and against the account's login budget.
 
@@ -161,7 +162,7 @@ class Throttle:
         logins never lock the owner out of changing their password. Counting the failures against the
         account's login budget too means that a stolen access token buys no extra guesses at login.
         """
-        session = (self._password_check_per_session, session_id)
+        session = (self._password_check_per_session, login_session_id)
         return self._failure_admission([session], [session, (self._login_per_account, _account_key(email))])
 
     async def refuse_spent_address(self, budget: AddressBudget, address: str) -> None:
@@ -184,22 +185,20 @@ class Throttle:
         if self.enabled:
             await self._count(self._per_address[AddressBudget.FAILED_REFRESHES], address)
 
-    def _failure_admission(
+    @asynccontextmanager
+    async def _failure_admission(
         self, checked: list[tuple[Budget, str]], counted: list[tuple[Budget, str]]
-    ) -> Admission:
-        """Admits an attempt unless a `checked` budget is spent; a failed one counts against `counted`."""
-
-        async def admit() -> None:
-            if self.enabled:
-                for budget, key in checked:
-                    await self._refuse_if_spent(budget, key)
-
-        async def settle(matched: bool) -> None:
-            if self.enabled and not matched:
-                for budget, key in counted:
-                    await self._count(budget, key)
-
-        return Admission(admit, settle)
+    ) -> AsyncIterator[Attempt]:
+        """Admits an attempt unless a `checked` budget is spent (429); a failed one counts against
+        `counted`."""
+        if self.enabled:
+            for budget, key in checked:
+                await self._refuse_if_spent(budget, key)
+        attempt = Attempt()
+        yield attempt
+        if self.enabled and not attempt.matched:
+            for budget, key in counted:
+                await self._count(budget, key)
 
     async def _refuse_if_spent(self, budget: Budget, key: str) -> None:
         for item in budget.items:

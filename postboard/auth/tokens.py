@@ -37,9 +37,9 @@ class TokenConfig:
     access_lifetime: timedelta
     refresh_lifetime: timedelta
     # How long a login's refresh family lives, however often it is refreshed.
-    session_lifetime: timedelta
+    login_session_lifetime: timedelta
     # Live login sessions an account may hold: a login past it ends the oldest.
-    sessions_per_account: int
+    login_sessions_per_account: int
     issuer: str | None = None
     audience: str | None = None
 
@@ -50,11 +50,11 @@ class AccessClaims:
     when it expires (seconds since the epoch)."""
 
     user_id: int
-    session_id: str
+    login_session_id: str
     expires_at: float
 
 
-def create_access_token(user_id: int, session_id: str, config: TokenConfig) -> str:
+def create_access_token(user_id: int, login_session_id: str, config: TokenConfig) -> str:
     issued_at = datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": str(user_id),
@@ -62,7 +62,7 @@ def create_access_token(user_id: int, session_id: str, config: TokenConfig) -> s
         "iat": issued_at,
         "exp": issued_at + config.access_lifetime,
         "jti": uuid.uuid4().hex,
-        "sid": session_id,
+        "sid": login_session_id,
         "type": ACCESS_TOKEN_TYPE,
     }
     if config.issuer is not None:
@@ -86,13 +86,13 @@ def verify_access_token(token: str, config: TokenConfig) -> AccessClaims:
         )
     except jwt.PyJWTError as error:
         raise InvalidToken(str(error)) from None
-    user_id, session_id = claims["user_id"], claims["sid"]
+    user_id, login_session_id = claims["user_id"], claims["sid"]
     # bool is an int in Python; a token saying `"user_id": true` was not made here.
     if type(user_id) is not int or claims["sub"] != str(user_id):
         raise InvalidToken("user_id must be an integer matching sub")
-    if claims["type"] != ACCESS_TOKEN_TYPE or not isinstance(session_id, str):
+    if claims["type"] != ACCESS_TOKEN_TYPE or not isinstance(login_session_id, str):
         raise InvalidToken("not an access token")
-    return AccessClaims(user_id=user_id, session_id=session_id, expires_at=claims["exp"])
+    return AccessClaims(user_id=user_id, login_session_id=login_session_id, expires_at=claims["exp"])
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class Caller:
     """
 
     user_id: int
-    session_id: str
+    login_session_id: str
 
 
 class TokenVerifier:
@@ -161,7 +161,7 @@ class TokenVerifier:
         return hmac.compare_digest(mac.digest(), presented)
 
 
-def new_session_id() -> str:
+def new_login_session_id() -> str:
     return uuid.uuid4().hex
 
 
@@ -178,15 +178,15 @@ def refresh_secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_refresh_secret(secret), stored_hash)
 
 
-def compose_refresh_token(session_id: str, secret: str) -> str:
+def compose_refresh_token(login_session_id: str, secret: str) -> str:
     """The session id travels in the token so that a retired token still names the family it came from."""
-    return f"{session_id}.{secret}"
+    return f"{login_session_id}.{secret}"
 
 
 def parse_refresh_token(token: str) -> tuple[str, str] | None:
     if len(token) > REFRESH_TOKEN_MAX_LENGTH:
         return None
-    session_id, _, secret = token.partition(".")
-    if not session_id or not secret:
+    login_session_id, _, secret = token.partition(".")
+    if not login_session_id or not secret:
         return None
-    return session_id, secret
+    return login_session_id, secret

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from postboard.config import Settings
-from postboard.db import make_engine
+from postboard.engines import make_engine
 from postboard.migrations import include_object
 from postboard.models import Base
 

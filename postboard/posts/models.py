@@ -10,7 +10,7 @@ TITLE_MAX_LENGTH = 300
 CONTENT_MAX_LENGTH = 20_000
 
 
-class Post(Base):
+class PostRow(Base):
     __tablename__ = "posts"
     __table_args__ = (
         # Serves the newest-first listing: the page is read off the index instead of sorting the table. On
@@ -35,6 +35,6 @@ class Post(Base):
 only_on(
     "postgresql",
     Index(
-        "ix_posts_title_trgm", Post.title, postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}
+        "ix_posts_title_trgm", PostRow.title, postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}
     ),
 )

@@ -5,16 +5,15 @@ from fastapi import Query, Request, Response, status
 from pydantic import AfterValidator, StringConstraints
 
 from postboard.auth.dependencies import AsCaller, AuthenticatedRoute, CurrentUser
-from postboard.db import Session
 from postboard.errors import Forbidden, NotFound, Unauthorized, Unavailable
 from postboard.fields import REJECT_NUL, REQUIRE_ENCODABLE, PathId
 from postboard.openapi import responses
 from postboard.orm import MAX_OFFSET
 from postboard.posts import service
 from postboard.posts.cursors import PageCursor, parse_cursor
-from postboard.posts.models import TITLE_MAX_LENGTH
-from postboard.posts.models import Post as PostRow
+from postboard.posts.models import TITLE_MAX_LENGTH, PostRow
 from postboard.posts.schemas import Post, PostCreate, PostOut
+from postboard.request_db import Db
 from postboard.routing import CollectionRouter
 
 router = CollectionRouter(
@@ -81,14 +80,14 @@ async def get_post(id: PathId, as_caller: AsCaller) -> dict[str, Any]:
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=Post, responses=responses(body=True))
-async def create_post(new_post: PostCreate, session: Session, user: CurrentUser) -> PostRow:
-    return await service.create_post(session, user, new_post)
+async def create_post(new_post: PostCreate, db: Db, user: CurrentUser) -> PostRow:
+    return await service.create_post(db, user, new_post)
 
 
 @router.put("/{id}", response_model=Post, responses=responses(Forbidden, NotFound, body=True))
-async def replace_post(id: PathId, replacement: PostCreate, session: Session, user: CurrentUser) -> PostRow:
+async def replace_post(id: PathId, replacement: PostCreate, db: Db, user: CurrentUser) -> PostRow:
     """Full replacement: an omitted `published` becomes true."""
-    return await service.replace_post(session, user, id, replacement)
+    return await service.replace_post(db, user, id, replacement)
 
 
 @router.delete(
@@ -97,6 +96,6 @@ async def replace_post(id: PathId, replacement: PostCreate, session: Session, us
     response_class=Response,
     responses=responses(Forbidden, NotFound),
 )
-async def delete_post(id: PathId, session: Session, user: CurrentUser) -> None:
+async def delete_post(id: PathId, db: Db, user: CurrentUser) -> None:
     """Deletes the post and its votes."""
-    await service.delete_post(session, user, id)
+    await service.delete_post(db, user, id)

@@ -10,35 +10,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from postboard.auth.reads import CallerRead, CallerReads, caller_id, caller_read
-from postboard.db import one_of
 from postboard.errors import NOT_OWNER, Forbidden, NotFound, post_not_found_for_read, post_not_found_for_write
 from postboard.orm import UTCDateTime, is_storable_id
 from postboard.posts.cursors import PageCursor
-from postboard.posts.models import Post
+from postboard.posts.models import PostRow
 from postboard.posts.schemas import PostCreate
+from postboard.queries import one_of
 from postboard.reads import Row
 from postboard.users.models import User
 
 # A read post as the API shows it (PostOut): the post, its owner and its vote count, in one row.
 _POST_COLUMNS = (
-    Post.id,
-    Post.title,
-    Post.content,
-    Post.published,
-    Post.created_at,
-    Post.owner_id,
-    Post.vote_count,
+    PostRow.id,
+    PostRow.title,
+    PostRow.content,
+    PostRow.published,
+    PostRow.created_at,
+    PostRow.owner_id,
+    PostRow.vote_count,
     User.email.label("owner_email"),
     User.created_at.label("owner_created_at"),
 )
-_NEWEST_FIRST = (Post.created_at.desc(), Post.id.desc())
+_NEWEST_FIRST = (PostRow.created_at.desc(), PostRow.id.desc())
 # `search` is matched literally: its wildcards are escaped with this character before it is bound.
 _LIKE_ESCAPE = "/"
 
 
 def visible_to(user_id: Any) -> ColumnElement[bool]:
     """Every published post, and the user's own drafts: others' drafts do not exist for them."""
-    return or_(Post.published, Post.owner_id == user_id)
+    return or_(PostRow.published, PostRow.owner_id == user_id)
 
 
 def _post_out(row: Row) -> dict[str, Any]:
@@ -64,26 +64,26 @@ class Page:
 
 
 @cache
-def _page_read(searching: bool, after_cursor: bool) -> CallerRead:
+def listing_read(searching: bool, after_cursor: bool) -> CallerRead:
     """The listing's statement; one of four, each compiled once. The page's ids come first, read off the
     (created_at, id) index: rows skipped by the offset are only walked past there, and owners are joined
     for the page's rows alone."""
     page = (
-        select(Post.id)
+        select(PostRow.id)
         .where(visible_to(caller_id()))
         .order_by(*_NEWEST_FIRST)
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("skip", type_=BigInteger))
     )
     if searching:
-        page = page.where(Post.title.icontains(bindparam("search"), escape=_LIKE_ESCAPE))
+        page = page.where(PostRow.title.icontains(bindparam("search"), escape=_LIKE_ESCAPE))
     if after_cursor:
         cursor = (bindparam("cursor_created_at", type_=UTCDateTime()), bindparam("cursor_id", type_=Integer))
-        page = page.where(tuple_(Post.created_at, Post.id) < tuple_(*cursor))
+        page = page.where(tuple_(PostRow.created_at, PostRow.id) < tuple_(*cursor))
     return caller_read(
         select(*_POST_COLUMNS)
-        .join(User, User.id == Post.owner_id)
-        .where(one_of(Post.id.expression, page))
+        .join(User, User.id == PostRow.owner_id)
+        .where(one_of(PostRow.id.expression, page))
         .order_by(*_NEWEST_FIRST)
     )
 
@@ -106,7 +106,7 @@ async def list_posts(
         parameters["search"] = _literally(search)
     if before is not None:
         parameters.update(cursor_created_at=before.created_at, cursor_id=before.post_id)
-    rows = await as_caller.fetch(_page_read(bool(search), before is not None), **parameters)
+    rows = await as_caller.fetch(listing_read(bool(search), before is not None), **parameters)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = None if last is None else PageCursor(last["created_at"], last["id"])
     return Page([_post_out(row) for row in rows], next_cursor)
@@ -114,8 +114,8 @@ async def list_posts(
 
 _POST_READ = caller_read(
     select(*_POST_COLUMNS)
-    .join(User, User.id == Post.owner_id)
-    .where(Post.id == bindparam("post_id", type_=Integer), visible_to(caller_id()))
+    .join(User, User.id == PostRow.owner_id)
+    .where(PostRow.id == bindparam("post_id", type_=Integer), visible_to(caller_id()))
 )
 
 
@@ -128,31 +128,31 @@ async def get_post(as_caller: CallerReads, post_id: int) -> dict[str, Any]:
     return _post_out(rows[0])
 
 
-async def is_visible(session: AsyncSession, viewer_id: int, post_id: int) -> bool:
+async def is_visible(db: AsyncSession, viewer_id: int, post_id: int) -> bool:
     if not is_storable_id(post_id):
         return False
-    found = await session.scalar(select(Post.id).where(Post.id == post_id, visible_to(viewer_id)))
+    found = await db.scalar(select(PostRow.id).where(PostRow.id == post_id, visible_to(viewer_id)))
     return found is not None
 
 
-async def create_post(session: AsyncSession, owner: User, new_post: PostCreate) -> Post:
-    post = Post(**new_post.model_dump(), owner=owner)
-    session.add(post)
-    await session.flush()
+async def create_post(db: AsyncSession, owner: User, new_post: PostCreate) -> PostRow:
+    post = PostRow(**new_post.model_dump(), owner=owner)
+    db.add(post)
+    await db.flush()
     return post
 
 
-async def _post_to_change(session: AsyncSession, user: User, post_id: int) -> Post:
+async def _post_to_change(db: AsyncSession, user: User, post_id: int) -> PostRow:
     """The post, locked until the transaction ends, if it exists for the user and is theirs."""
     post = None
     if is_storable_id(post_id):
         query = (
-            select(Post)
-            .where(Post.id == post_id, visible_to(user.id))
-            .options(joinedload(Post.owner, innerjoin=True))
-            .with_for_update(of=Post)
+            select(PostRow)
+            .where(PostRow.id == post_id, visible_to(user.id))
+            .options(joinedload(PostRow.owner, innerjoin=True))
+            .with_for_update(of=PostRow)
         )
-        post = await session.scalar(query)
+        post = await db.scalar(query)
     if post is None:
         raise NotFound(post_not_found_for_write(post_id))
     if post.owner_id != user.id:
@@ -160,16 +160,16 @@ async def _post_to_change(session: AsyncSession, user: User, post_id: int) -> Po
     return post
 
 
-async def replace_post(session: AsyncSession, user: User, post_id: int, replacement: PostCreate) -> Post:
-    post = await _post_to_change(session, user, post_id)
+async def replace_post(db: AsyncSession, user: User, post_id: int, replacement: PostCreate) -> PostRow:
+    post = await _post_to_change(db, user, post_id)
     for field, value in replacement.model_dump().items():
         setattr(post, field, value)
-    await session.flush()
+    await db.flush()
     return post
 
 
-async def delete_post(session: AsyncSession, user: User, post_id: int) -> None:
-    post = await _post_to_change(session, user, post_id)
+async def delete_post(db: AsyncSession, user: User, post_id: int) -> None:
+    post = await _post_to_change(db, user, post_id)
     # The database's ON DELETE CASCADE removes the post's votes in the same statement.
-    await session.delete(post)
-    await session.flush()
+    await db.delete(post)
+    await db.flush()

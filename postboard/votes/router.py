@@ -1,9 +1,9 @@
 from fastapi import status
 
 from postboard.auth.dependencies import AuthenticatedRoute, CurrentUser
-from postboard.db import Session
 from postboard.errors import Conflict, NotFound, Unauthorized, Unavailable
 from postboard.openapi import responses
+from postboard.request_db import Db
 from postboard.routing import CollectionRouter
 from postboard.votes import service
 from postboard.votes.schemas import VoteIn, VoteResult
@@ -19,6 +19,6 @@ router = CollectionRouter(
     response_model=VoteResult,
     responses=responses(Unauthorized, NotFound, Conflict, body=True),
 )
-async def vote(vote: VoteIn, session: Session, user: CurrentUser) -> VoteResult:
+async def vote(vote: VoteIn, db: Db, user: CurrentUser) -> VoteResult:
     """`dir: 1` adds the caller's vote on the post, `dir: 0` takes it back."""
-    return VoteResult(message=await service.cast_vote(session, user, vote))
+    return VoteResult(message=await service.cast_vote(db, user, vote))

@@ -6,7 +6,6 @@ from sqlalchemy import CursorResult, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from postboard.db import insert_ignoring_duplicates
 from postboard.errors import (
     VOTE_ADDED,
     VOTE_DELETED,
@@ -18,27 +17,28 @@ from postboard.errors import (
 )
 from postboard.orm import is_storable_id
 from postboard.posts.service import is_visible
+from postboard.queries import insert_ignoring_duplicates
 from postboard.users.models import User
 from postboard.votes.models import Vote
 from postboard.votes.schemas import VoteIn
 
 
-async def cast_vote(session: AsyncSession, user: User, vote: VoteIn) -> str:
+async def cast_vote(db: AsyncSession, user: User, vote: VoteIn) -> str:
     """The confirmation message for the vote added or taken back."""
     if vote.dir == 1:
-        await _add_vote(session, user, vote.post_id)
+        await _add_vote(db, user, vote.post_id)
         return VOTE_ADDED
-    await _take_back_vote(session, user, vote.post_id)
+    await _take_back_vote(db, user, vote.post_id)
     return VOTE_DELETED
 
 
-async def _add_vote(session: AsyncSession, user: User, post_id: int) -> None:
-    if not await is_visible(session, user.id, post_id):
+async def _add_vote(db: AsyncSession, user: User, post_id: int) -> None:
+    if not await is_visible(db, user.id, post_id):
         raise NotFound(post_not_found_for_vote(post_id))
     # The primary key settles races: of identical concurrent votes exactly one inserts a row.
-    insert = insert_ignoring_duplicates(session, Vote).values(post_id=post_id, user_id=user.id)
+    insert = insert_ignoring_duplicates(db, Vote).values(post_id=post_id, user_id=user.id)
     try:
-        result = cast(CursorResult[object], await session.execute(insert))
+        result = cast(CursorResult[object], await db.execute(insert))
     except IntegrityError:
         # The post was deleted between the check above and the insert.
         raise NotFound(post_not_found_for_vote(post_id)) from None
@@ -46,18 +46,18 @@ async def _add_vote(session: AsyncSession, user: User, post_id: int) -> None:
         raise Conflict(already_voted(user.id, post_id))
 
 
-async def _take_back_vote(session: AsyncSession, user: User, post_id: int) -> None:
+async def _take_back_vote(db: AsyncSession, user: User, post_id: int) -> None:
     """A vote of one's own can always be taken back, even from a post its author has since unpublished:
     it would otherwise count on, out of its voter's reach. The post's count follows (a trigger keeps it)."""
-    if is_storable_id(post_id) and await _delete_vote(session, user, post_id):
+    if is_storable_id(post_id) and await _delete_vote(db, user, post_id):
         return
     # Nothing to take back: a post the caller cannot see gets the answer a missing post gets.
-    if await is_visible(session, user.id, post_id):
+    if await is_visible(db, user.id, post_id):
         raise NotFound(VOTE_NOT_FOUND)
     raise NotFound(post_not_found_for_vote(post_id))
 
 
-async def _delete_vote(session: AsyncSession, user: User, post_id: int) -> bool:
+async def _delete_vote(db: AsyncSession, user: User, post_id: int) -> bool:
     statement = delete(Vote).where(Vote.post_id == post_id, Vote.user_id == user.id)
-    result = cast(CursorResult[object], await session.execute(statement))
+    result = cast(CursorResult[object], await db.execute(statement))
     return result.rowcount > 0

@@ -48,8 +48,8 @@ def unverified_claims(token: str) -> dict[str, Any]:
 
 
 def session_of(account: Account) -> str:
-    session_id: str = unverified_claims(account.token)["sid"]
-    return session_id
+    login_session_id: str = unverified_claims(account.token)["sid"]
+    return login_session_id
 
 
 def live_claims(account: Account, **overrides: Any) -> dict[str, Any]:

@@ -82,14 +82,14 @@ def valid_claims(account: Account, as_user: int | None = None, **overrides: Any)
     an override of `...` removes the claim."""
     user_id = account.id if as_user is None else as_user
     issued_at = int(time.time())
-    session_id = jwt.decode(account.token, options={"verify_signature": False})["sid"]
+    login_session_id = jwt.decode(account.token, options={"verify_signature": False})["sid"]
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "user_id": user_id,
         "iat": issued_at,
         "exp": issued_at + 1800,
         "jti": uuid.uuid4().hex,
-        "sid": session_id,
+        "sid": login_session_id,
         "type": "access",
     }
     claims.update(overrides)

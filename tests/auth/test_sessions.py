@@ -20,7 +20,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import insert, select, update
 
 from postboard.app import create_app
-from postboard.auth.models import RefreshFamily, RetiredRefreshToken
+from postboard.auth.models import LoginSession, RetiredRefreshToken
 from postboard.orm import utc_now
 from postboard.users.models import User
 from tests.conftest import Account, MakeAccount, TokenPair, count_rows, log_in, make_settings, refresh_pair
@@ -88,27 +88,29 @@ async def assert_session_is_gone(client: httpx.AsyncClient, app: FastAPI, tokens
     replay = await refresh(client, tokens.refresh)
     assert replay.status_code == 401, replay.text
     assert replay.json() == INVALID_REFRESH_TOKEN
-    assert await count_rows(app, RefreshFamily, RefreshFamily.id == tokens.session_id) == 0
+    assert await count_rows(app, LoginSession, LoginSession.id == tokens.login_session_id) == 0
 
 
-async def stored_session(app: FastAPI, session_id: str) -> StoredSession:
+async def stored_session(app: FastAPI, login_session_id: str) -> StoredSession:
     async with app.state.database.engine.connect() as connection:
         row = (
             await connection.execute(
                 select(
-                    RefreshFamily.refresh_token_hash,
-                    RefreshFamily.created_at,
-                    RefreshFamily.expires_at,
-                    RefreshFamily.refresh_token_expires_at,
-                ).where(RefreshFamily.id == session_id)
+                    LoginSession.refresh_token_hash,
+                    LoginSession.created_at,
+                    LoginSession.expires_at,
+                    LoginSession.refresh_token_expires_at,
+                ).where(LoginSession.id == login_session_id)
             )
         ).one()
     return StoredSession(*row)
 
 
-async def set_session_times(app: FastAPI, session_id: str, **times: datetime) -> None:
+async def set_session_times(app: FastAPI, login_session_id: str, **times: datetime) -> None:
     async with app.state.database.engine.begin() as connection:
-        await connection.execute(update(RefreshFamily).where(RefreshFamily.id == session_id).values(**times))
+        await connection.execute(
+            update(LoginSession).where(LoginSession.id == login_session_id).values(**times)
+        )
 
 
 async def insert_user(app: FastAPI, email: str, password_hash: str) -> int:
@@ -163,9 +165,9 @@ async def test_login_answers_expires_in_a_refresh_token_and_no_store_headers(
     body = response.json()
     assert body["expires_in"] == app.state.token_config.access_lifetime.total_seconds() == 30 * 60
     assert type(body["expires_in"]) is int
-    session_id, dot, secret = body["refresh_token"].partition(".")
+    login_session_id, dot, secret = body["refresh_token"].partition(".")
     assert dot == "."
-    assert session_id
+    assert login_session_id
     assert len(secret) >= 43  # 256 bits in base64url
     assert_not_stored_by_caches(response)
 
@@ -186,10 +188,10 @@ async def test_refresh_token_is_stored_only_as_the_sha256_of_its_secret(
 ) -> None:
     tokens = await start_session(client, alice)
 
-    stored = await stored_session(app, tokens.session_id)
+    stored = await stored_session(app, tokens.login_session_id)
 
     assert stored.refresh_token_hash == hashlib.sha256(tokens.secret.encode()).hexdigest()
-    for part in (tokens.refresh, tokens.session_id, tokens.secret):
+    for part in (tokens.refresh, tokens.login_session_id, tokens.secret):
         assert stored.refresh_token_hash != part
     assert tokens.secret not in stored.refresh_token_hash
     # The defaults: the refresh token lasts 14 days, the session at most 90.
@@ -201,13 +203,13 @@ async def test_each_login_adds_one_session_row(
     client: httpx.AsyncClient, app: FastAPI, make_account: MakeAccount
 ) -> None:
     account = await make_account()  # registers and logs in once
-    assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == account.id) == 1
+    assert await count_rows(app, LoginSession, LoginSession.user_id == account.id) == 1
 
     first = await start_session(client, account)
     second = await start_session(client, account)
 
-    assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == account.id) == 3
-    assert first.session_id != second.session_id
+    assert await count_rows(app, LoginSession, LoginSession.user_id == account.id) == 3
+    assert first.login_session_id != second.login_session_id
 
 
 async def test_two_logins_are_independent_sessions(
@@ -233,12 +235,12 @@ async def test_a_login_past_the_session_cap_ends_the_oldest_session(
 ) -> None:
     async with app_with(database_url, max_sessions_per_account=3) as (_application, client):
         sessions = [await start_session(client, alice) for _ in range(3)]
-        of_alice = RefreshFamily.user_id == alice.id
-        assert await count_rows(app, RefreshFamily, of_alice) == 3  # alice's first login was one of them
+        of_alice = LoginSession.user_id == alice.id
+        assert await count_rows(app, LoginSession, of_alice) == 3  # alice's first login was one of them
 
         newest = await start_session(client, alice)
 
-        assert await count_rows(app, RefreshFamily, of_alice) == 3
+        assert await count_rows(app, LoginSession, of_alice) == 3
         await assert_session_is_gone(client, app, sessions[0])
         for live in (*sessions[1:], newest):
             assert await access_status(client, live) == 200
@@ -251,19 +253,19 @@ async def test_logins_past_the_cap_leave_the_cap_even_when_concurrent(
         responses = await asyncio.gather(*(post_login(client, alice.email, alice.password) for _ in range(6)))
 
         assert [response.status_code for response in responses] == [200] * 6
-        assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == alice.id) == 2
+        assert await count_rows(app, LoginSession, LoginSession.user_id == alice.id) == 2
 
 
 async def test_expired_sessions_are_cleared_by_the_next_login(
     client: httpx.AsyncClient, app: FastAPI, alice: Account
 ) -> None:
     old = await start_session(client, alice)
-    await set_session_times(app, old.session_id, expires_at=utc_now() + AN_HOUR_AGO)
+    await set_session_times(app, old.login_session_id, expires_at=utc_now() + AN_HOUR_AGO)
 
     await start_session(client, alice)
 
-    assert await count_rows(app, RefreshFamily, RefreshFamily.id == old.session_id) == 0
-    assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == alice.id) == 2
+    assert await count_rows(app, LoginSession, LoginSession.id == old.login_session_id) == 0
+    assert await count_rows(app, LoginSession, LoginSession.user_id == alice.id) == 2
 
 
 async def test_refresh_answers_a_new_working_pair_with_no_store_headers(
@@ -283,9 +285,9 @@ async def test_refresh_answers_a_new_working_pair_with_no_store_headers(
     assert renewed.refresh != tokens.refresh
     assert renewed.access != tokens.access
     # The same login session, rotated in place: no new row, and only the new secret's hash is kept.
-    assert renewed.session_id == tokens.session_id
-    assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == alice.id) == 2  # alice's + this
-    stored = await stored_session(app, tokens.session_id)
+    assert renewed.login_session_id == tokens.login_session_id
+    assert await count_rows(app, LoginSession, LoginSession.user_id == alice.id) == 2  # alice's + this
+    stored = await stored_session(app, tokens.login_session_id)
     assert stored.refresh_token_hash == hashlib.sha256(renewed.secret.encode()).hexdigest()
     me = await client.get("/users/me", headers=renewed.headers)
     assert me.status_code == 200, me.text
@@ -319,7 +321,7 @@ async def test_made_up_secret_for_a_real_session_is_a_plain_401_that_ends_nothin
     caplog.set_level(logging.INFO, logger="postboard.auth")
 
     for _ in range(3):
-        guess = await refresh(client, f"{tokens.session_id}.{secrets.token_urlsafe(32)}")
+        guess = await refresh(client, f"{tokens.login_session_id}.{secrets.token_urlsafe(32)}")
         assert guess.status_code == 401, guess.text
         assert guess.json() == INVALID_REFRESH_TOKEN
 
@@ -344,7 +346,7 @@ async def test_a_retired_token_is_evidence_only_until_it_would_have_expired(
     assert await access_status(client, second) == 200
     # The next refresh forgets every retired token of the session that has expired.
     third = await refresh_pair(client, second.refresh)
-    hashes = RetiredRefreshToken.family_id == third.session_id
+    hashes = RetiredRefreshToken.login_session_id == third.login_session_id
     assert await count_rows(app, RetiredRefreshToken, hashes) == 1
 
 
@@ -354,7 +356,7 @@ async def test_retired_tokens_go_with_their_session(
     first = await start_session(client, alice)
     second = await refresh_pair(client, first.refresh)
     await refresh_pair(client, second.refresh)
-    of_session = RetiredRefreshToken.family_id == first.session_id
+    of_session = RetiredRefreshToken.login_session_id == first.login_session_id
     assert await count_rows(app, RetiredRefreshToken, of_session) == 2
 
     assert (await refresh(client, first.refresh)).status_code == 401  # a replay: the session ends
@@ -385,20 +387,20 @@ async def test_malformed_token_naming_a_real_session_is_refused(
 ) -> None:
     tokens = await start_session(client, alice)
 
-    for malformed in (f"{tokens.session_id}.", f"{tokens.session_id}\x00.{tokens.secret}"):
+    for malformed in (f"{tokens.login_session_id}.", f"{tokens.login_session_id}\x00.{tokens.secret}"):
         response = await refresh(client, malformed)
         assert response.status_code in (401, 422), response.text
         assert "access_token" not in response.text
 
 
 @pytest.mark.parametrize(
-    "session_id",
-    ["0123456789abcdef" * 2, "0" * 32, "x" * 200, "'; DROP TABLE refresh_families; --", "ünïcödé"],
+    "login_session_id",
+    ["0123456789abcdef" * 2, "0" * 32, "x" * 200, "'; DROP TABLE login_sessions; --", "ünïcödé"],
 )
 async def test_unknown_session_id_answers_401(
-    client: httpx.AsyncClient, alice: Account, session_id: str
+    client: httpx.AsyncClient, alice: Account, login_session_id: str
 ) -> None:
-    response = await refresh(client, f"{session_id}.{secrets.token_urlsafe(32)}")
+    response = await refresh(client, f"{login_session_id}.{secrets.token_urlsafe(32)}")
 
     assert response.status_code == 401, response.text
     assert response.json() == INVALID_REFRESH_TOKEN
@@ -436,7 +438,7 @@ async def test_extra_field_answers_422_without_echoing_the_refresh_token(
 
     assert response.status_code == 422, response.text
     assert tokens.secret not in response.text
-    assert tokens.session_id not in response.text
+    assert tokens.login_session_id not in response.text
     # Refused before anything was done with it: the token has not been spent.
     assert (await refresh(client, tokens.refresh)).status_code == 200
 
@@ -475,7 +477,7 @@ async def test_refresh_after_the_refresh_token_expired_answers_401(
     client: httpx.AsyncClient, app: FastAPI, alice: Account
 ) -> None:
     tokens = await start_session(client, alice)
-    await set_session_times(app, tokens.session_id, refresh_token_expires_at=utc_now() + AN_HOUR_AGO)
+    await set_session_times(app, tokens.login_session_id, refresh_token_expires_at=utc_now() + AN_HOUR_AGO)
 
     response = await refresh(client, tokens.refresh)
 
@@ -489,7 +491,7 @@ async def test_session_past_its_absolute_expiry_refuses_access_and_refresh(
     tokens = await start_session(client, alice)
     assert await access_status(client, tokens) == 200
     # The refresh token itself is still within its own lifetime: only the session's end applies.
-    await set_session_times(app, tokens.session_id, expires_at=utc_now() + AN_HOUR_AGO)
+    await set_session_times(app, tokens.login_session_id, expires_at=utc_now() + AN_HOUR_AGO)
 
     assert await access_status(client, tokens) == 401
     response = await refresh(client, tokens.refresh)
@@ -502,9 +504,9 @@ async def test_refresh_token_never_outlives_its_session(app: FastAPI, database_u
         email = fresh_email()
         await register(client, email, PASSWORD)
         tokens = await log_in(client, email, PASSWORD)
-        at_login = await stored_session(short, tokens.session_id)
+        at_login = await stored_session(short, tokens.login_session_id)
         renewed = await refresh_pair(client, tokens.refresh)
-        at_refresh = await stored_session(short, renewed.session_id)
+        at_refresh = await stored_session(short, renewed.login_session_id)
 
     assert at_login.expires_at - at_login.created_at == timedelta(days=1)
     assert at_login.refresh_token_expires_at == at_login.expires_at
@@ -576,8 +578,8 @@ async def test_without_a_replica_writes_are_not_counted_on_the_session(
     created = await client.post("/posts/", json={"title": "t", "content": "c"}, headers=alice.headers)
 
     assert created.status_code == 201, created.text
-    uncounted = (RefreshFamily.user_id == alice.id, RefreshFamily.write_count == 0)
-    assert await count_rows(app, RefreshFamily, *uncounted) == 1
+    uncounted = (LoginSession.user_id == alice.id, LoginSession.write_count == 0)
+    assert await count_rows(app, LoginSession, *uncounted) == 1
 
 
 # --- Password hashes upgraded at login ------------------------------------------------------------------

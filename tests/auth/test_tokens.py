@@ -17,7 +17,7 @@ import jwt
 import pytest
 
 from postboard.auth import tokens
-from postboard.auth.models import SESSION_ID_LENGTH
+from postboard.auth.models import LOGIN_SESSION_ID_LENGTH
 from postboard.auth.tokens import (
     CLOCK_LEEWAY,
     REFRESH_SECRET_BYTES,
@@ -28,8 +28,8 @@ from postboard.auth.tokens import (
     compose_refresh_token,
     create_access_token,
     hash_refresh_secret,
+    new_login_session_id,
     new_refresh_secret,
-    new_session_id,
     parse_refresh_token,
     refresh_secret_matches,
     verify_access_token,
@@ -40,8 +40,8 @@ CONFIG = TokenConfig(
     TEST_SECRET_KEY,
     access_lifetime=timedelta(minutes=30),
     refresh_lifetime=timedelta(days=14),
-    session_lifetime=timedelta(days=90),
-    sessions_per_account=100,
+    login_session_lifetime=timedelta(days=90),
+    login_sessions_per_account=100,
 )
 ISSUER = "https://postboard.test"
 AUDIENCE = "postboard-api"
@@ -130,7 +130,7 @@ def test_round_trip(user_id: int) -> None:
 
     claims = verify_access_token(token, CONFIG)
 
-    assert (claims.user_id, claims.session_id) == (user_id, SESSION_ID)
+    assert (claims.user_id, claims.login_session_id) == (user_id, SESSION_ID)
     assert claims.expires_at == jwt.decode(token, TEST_SECRET_KEY, algorithms=["HS256"])["exp"]
 
 
@@ -360,7 +360,7 @@ def test_configured_issuer_and_audience_are_put_in_the_token() -> None:
     assert payload["iss"] == ISSUER
     assert payload["aud"] == AUDIENCE
     verified = verify_access_token(token, SCOPED_CONFIG)
-    assert (verified.user_id, verified.session_id) == (USER_ID, SESSION_ID)
+    assert (verified.user_id, verified.login_session_id) == (USER_ID, SESSION_ID)
 
 
 def test_without_configured_issuer_and_audience_the_token_has_neither() -> None:
@@ -596,8 +596,8 @@ def test_refresh_secret_matches_only_its_own_hash() -> None:
 
 
 def test_session_ids_are_unique_and_fit_the_column() -> None:
-    ids = [new_session_id() for _ in range(50)]
+    ids = [new_login_session_id() for _ in range(50)]
 
-    assert all(re.fullmatch(r"[0-9a-f]+", session_id) for session_id in ids)
-    assert all(len(session_id) <= SESSION_ID_LENGTH for session_id in ids)
+    assert all(re.fullmatch(r"[0-9a-f]+", login_session_id) for login_session_id in ids)
+    assert all(len(login_session_id) <= LOGIN_SESSION_ID_LENGTH for login_session_id in ids)
     assert len(set(ids)) == len(ids)

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from postboard.posts.models import Post
+from postboard.posts.models import PostRow
 from tests.conftest import Account, MakePost
 
 NEXT_LINK = re.compile(r'<([^>]+)>; rel="next"')
@@ -91,7 +91,7 @@ async def test_posts_created_at_the_same_moment_are_paged_by_id(
 ) -> None:
     posts = [await make_post(alice, title=f"post {number}") for number in range(7)]
     async with app.state.database.engine.begin() as connection:
-        await connection.execute(update(Post).values(created_at=datetime(2030, 1, 1, tzinfo=UTC)))
+        await connection.execute(update(PostRow).values(created_at=datetime(2030, 1, 1, tzinfo=UTC)))
 
     pages = await follow_links(client, alice, "/posts/?limit=2")
 

@@ -6,8 +6,8 @@ import asyncpg
 from sqlalchemy import delete, insert, make_url
 
 from postboard.db import Database
-from postboard.posts.models import Post
-from postboard.posts.service import _page_read
+from postboard.posts.models import PostRow
+from postboard.posts.service import listing_read
 from postboard.users.models import User
 
 
@@ -31,12 +31,13 @@ async def test_the_listings_generic_plan_never_scans_the_posts_table(postgresql_
                 insert(User).values(email="o@example.com", password_hash="x").returning(User.id)
             )
             await connection.execute(
-                insert(Post), [{"title": f"post {n}", "content": "c", "owner_id": owner} for n in range(2000)]
+                insert(PostRow),
+                [{"title": f"post {n}", "content": "c", "owner_id": owner} for n in range(2000)],
             )
         for searching, after_cursor in [(False, False), (False, True)]:
-            statement = _page_read(searching, after_cursor).statement
+            statement = listing_read(searching, after_cursor).statement
             compiled = statement.compile(dialect=database.engine.dialect)
-            values = {"user_id": owner, "limit": 10, "skip": 0, "session_id": "s", "now": None}
+            values = {"user_id": owner, "limit": 10, "skip": 0, "login_session_id": "s", "now": None}
             values |= {"cursor_created_at": None, "cursor_id": 1}
             plan = await generic_plan(
                 postgresql_url, compiled.string, *(values[name] for name in compiled.positiontup or ())
@@ -47,6 +48,6 @@ async def test_the_listings_generic_plan_never_scans_the_posts_table(postgresql_
             assert "pk_posts" in plan, plan
     finally:
         async with database.engine.begin() as connection:  # the database is shared by the session's tests
-            await connection.execute(delete(Post))
+            await connection.execute(delete(PostRow))
             await connection.execute(delete(User))
         await database.dispose()

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from postboard.db import recorded_statements
-from postboard.posts.models import TITLE_MAX_LENGTH, Post
+from postboard.posts.models import TITLE_MAX_LENGTH, PostRow
 from postboard.votes.models import Vote
 from tests.conftest import Account, MakeAccount, MakePost, count_rows
 from tests.path_ids import LOOSE_SPELLINGS, assert_refused_as_loose_id
@@ -159,7 +159,7 @@ async def test_create_rejects_invalid_bodies_and_writes_nothing(
     response = await client.post("/posts/", json=body, headers=alice.headers)
 
     assert_validation_error(response, ["body"])
-    assert await count_rows(app, Post) == 0
+    assert await count_rows(app, PostRow) == 0
 
 
 @pytest.mark.parametrize(
@@ -176,7 +176,7 @@ async def test_create_rejects_a_missing_or_malformed_body(
     response = await client.post("/posts/", content=content, headers={**alice.headers, **headers})
 
     assert_validation_error(response, ["body"])
-    assert await count_rows(app, Post) == 0
+    assert await count_rows(app, PostRow) == 0
 
 
 @pytest.mark.parametrize(
@@ -219,10 +219,10 @@ async def test_list_orders_by_created_at_then_id(
     async with engine_of(app).begin() as connection:
         # The oldest id gets the newest timestamp; the other two share one timestamp.
         await connection.execute(
-            update(Post).where(Post.id == first["id"]).values(created_at=moment + timedelta(hours=1))
+            update(PostRow).where(PostRow.id == first["id"]).values(created_at=moment + timedelta(hours=1))
         )
         await connection.execute(
-            update(Post).where(Post.id.in_([second["id"], third["id"]])).values(created_at=moment)
+            update(PostRow).where(PostRow.id.in_([second["id"], third["id"]])).values(created_at=moment)
         )
 
     page = await list_posts(client, alice)
@@ -766,7 +766,7 @@ async def test_failed_requests_leave_nothing_written(
     ]
     assert await list_posts(client, alice) == before
     assert await list_posts(client, bob) == [item for item in before if item["Post"]["id"] != draft["id"]]
-    assert await count_rows(app, Post) == 2
+    assert await count_rows(app, PostRow) == 2
     assert await count_rows(app, Vote) == 1
 
 
@@ -795,4 +795,4 @@ async def test_routes_need_a_bearer_token(
     assert response.status_code == 401, response.text
     assert response.json() == {"detail": "Not authenticated"}
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert await count_rows(app, Post) == 0
+    assert await count_rows(app, PostRow) == 0

@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from postboard.auth import passwords
-from postboard.auth.models import RefreshFamily
-from postboard.posts.models import Post
+from postboard.auth.models import LoginSession
+from postboard.posts.models import PostRow
 from postboard.users.models import User
 from postboard.votes.models import Vote
 from tests.conftest import (
@@ -421,7 +421,7 @@ async def test_change_password_ends_every_session_of_the_user(
         await log_in(client, alice.email, DEFAULT_PASSWORD),
     )
     bob_tokens = await log_in(client, bob.email, DEFAULT_PASSWORD)
-    bob_sessions = await count_rows(app, RefreshFamily, RefreshFamily.user_id == bob.id)
+    bob_sessions = await count_rows(app, LoginSession, LoginSession.user_id == bob.id)
 
     response = await change_password(client, first.headers, alice.password, NEW_PASSWORD)
 
@@ -435,9 +435,9 @@ async def test_change_password_ends_every_session_of_the_user(
         refreshed = await refresh(client, refresh_token)
         assert refreshed.status_code == 401
         assert refreshed.json() == INVALID_REFRESH_TOKEN
-    assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == alice.id) == 0
+    assert await count_rows(app, LoginSession, LoginSession.user_id == alice.id) == 0
     # Bob's sessions are his own business.
-    assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == bob.id) == bob_sessions
+    assert await count_rows(app, LoginSession, LoginSession.user_id == bob.id) == bob_sessions
     assert (await get_me(client, bob.headers)).status_code == 200
     assert (await get_me(client, bob_tokens.headers)).status_code == 200
     assert (await refresh(client, bob_tokens.refresh)).status_code == 200
@@ -581,9 +581,9 @@ async def others_rows(app: FastAPI, others: list[Account]) -> dict[str, int]:
     ids = [account.id for account in others]
     return {
         "users": await count_rows(app, User, User.id.in_(ids)),
-        "posts": await count_rows(app, Post, Post.owner_id.in_(ids)),
+        "posts": await count_rows(app, PostRow, PostRow.owner_id.in_(ids)),
         "votes": await count_rows(app, Vote, Vote.user_id.in_(ids)),
-        "sessions": await count_rows(app, RefreshFamily, RefreshFamily.user_id.in_(ids)),
+        "sessions": await count_rows(app, LoginSession, LoginSession.user_id.in_(ids)),
     }
 
 
@@ -604,14 +604,14 @@ async def test_delete_me_removes_the_account_with_its_posts_and_votes(
     # Alice's votes on others' posts are gone from their counts.
     assert await votes_on(client, bob, board.bob_post) == 1
     assert await votes_on(client, bob, board.carol_post) == 1
-    assert await count_rows(app, Post, Post.owner_id == alice.id) == 0
+    assert await count_rows(app, PostRow, PostRow.owner_id == alice.id) == 0
     assert await count_rows(app, Vote, Vote.user_id == alice.id) == 0
     # Others' votes on Alice's posts went with the posts: 3 of Bob's and Carol's 5 votes were on them.
     assert await count_rows(app, Vote, Vote.post_id.in_(board.alice_posts)) == 0
-    assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == alice.id) == 0
+    assert await count_rows(app, LoginSession, LoginSession.user_id == alice.id) == 0
     assert await others_rows(app, [bob, carol]) == {**others_before, "votes": others_before["votes"] - 3}
     assert await count_rows(app, Vote) == 2
-    assert await count_rows(app, Post) == 2
+    assert await count_rows(app, PostRow) == 2
 
 
 async def test_delete_me_ends_every_token(client: httpx.AsyncClient, alice: Account, bob: Account) -> None:
@@ -951,7 +951,7 @@ async def test_concurrent_password_changes_leave_exactly_one_new_password(
     assert statuses.count(204) <= 1, statuses
     # The loser either found its session ended (401) or its current password no longer current (403).
     assert set(statuses) <= {204, 401, 403}, [r.text for r in responses]
-    assert await count_rows(app, RefreshFamily, RefreshFamily.user_id == alice.id) == 0
+    assert await count_rows(app, LoginSession, LoginSession.user_id == alice.id) == 0
     logins = [(await post_login(client, alice.email, password)).status_code for password in candidates]
     assert sorted(logins) == [200, 403], logins
     assert statuses[logins.index(200)] == 204

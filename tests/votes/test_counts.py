@@ -6,14 +6,14 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from postboard.posts.models import Post
+from postboard.posts.models import PostRow
 from postboard.votes.models import Vote
 from tests.conftest import DEFAULT_PASSWORD, Account, MakeAccount, MakePost, count_rows
 
 
 async def stored_and_real_counts(app: FastAPI, post_id: object) -> tuple[int, int]:
     async with app.state.database.engine.connect() as connection:
-        stored = await connection.scalar(select(Post.vote_count).where(Post.id == post_id))
+        stored = await connection.scalar(select(PostRow.vote_count).where(PostRow.id == post_id))
         real = await connection.scalar(select(func.count()).select_from(Vote).where(Vote.post_id == post_id))
     assert isinstance(stored, int)
     assert isinstance(real, int)

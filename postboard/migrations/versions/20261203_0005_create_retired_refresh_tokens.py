@@ -26,17 +26,19 @@ def upgrade() -> None:
     op.create_table(
         "retired_refresh_tokens",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("family_id", sa.String(length=32), nullable=False),
+        sa.Column("login_session_id", sa.String(length=32), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["family_id"],
+            ["login_session_id"],
             ["refresh_families.id"],
-            name=op.f("fk_retired_refresh_tokens_family_id_refresh_families"),
+            name=op.f("fk_retired_refresh_tokens_login_session_id_refresh_families"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_retired_refresh_tokens")),
     )
-    op.create_index(op.f("ix_retired_refresh_tokens_family_id"), "retired_refresh_tokens", ["family_id"])
+    op.create_index(
+        op.f("ix_retired_refresh_tokens_login_session_id"), "retired_refresh_tokens", ["login_session_id"]
+    )
 
 
 def downgrade() -> None:

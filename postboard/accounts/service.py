@@ -1,53 +1,43 @@
+"""Account operations, which need both the user rows (users/) and proof of who is asking (auth/):
+registering, reading accounts, and changing or deleting one's own after confirming the password."""
+
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from postboard.auth.events import AuthEvent, log_auth_event
-from postboard.auth.models import RefreshFamily
+from postboard.auth.models import LoginSession
 from postboard.auth.passwords import PasswordHasher
 from postboard.auth.reads import CallerReads, caller_id, caller_read
-from postboard.auth.service import check_password, count_write, end_all_sessions, lock_user
+from postboard.auth.service import check_password, count_write, end_all_login_sessions
 from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import Caller
 from postboard.errors import (
     INVALID_TOKEN,
     WRONG_PASSWORD,
-    Conflict,
     Forbidden,
     NotFound,
     Unauthorized,
-    email_taken,
     user_not_found,
 )
 from postboard.orm import is_storable_id, utc_now
 from postboard.reads import Row
 from postboard.users.models import User
+from postboard.users.rows import add_user, change_email, lock_user
 from postboard.users.schemas import PasswordChange, UserCreate, UserUpdate
 
 
 async def register(
-    session: AsyncSession, hasher: PasswordHasher, throttle: Throttle, new_user: UserCreate, address: str
+    db: AsyncSession, hasher: PasswordHasher, throttle: Throttle, new_user: UserCreate, address: str
 ) -> User:
     await throttle.count_registration(address)
-    return await create_user(session, hasher, new_user)
+    return await create_user(db, hasher, new_user)
 
 
-async def create_user(session: AsyncSession, hasher: PasswordHasher, new_user: UserCreate) -> User:
-    user = User(email=new_user.email, password_hash=await hasher.hash(new_user.password))
-    session.add(user)
-    await _flush_unique_email(session, new_user.email)
-    return user
-
-
-async def _flush_unique_email(session: AsyncSession, email: str) -> None:
-    try:
-        # The unique index decides, so two racing requests for one email cannot both succeed.
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(email_taken(email)) from None
+async def create_user(db: AsyncSession, hasher: PasswordHasher, new_user: UserCreate) -> User:
+    return await add_user(db, new_user.email, await hasher.hash(new_user.password))
 
 
 _USER_READ = caller_read(
@@ -106,7 +96,7 @@ class PasswordCheck:
         if not rows:  # the account was deleted since the token was issued
             raise Unauthorized(INVALID_TOKEN)
         email, password_hash = rows[0]["email"], rows[0]["password_hash"]
-        admission = self.throttle.password_check_admission(caller.session_id, email)
+        admission = self.throttle.password_check_admission(caller.login_session_id, email)
         verdict = await check_password(
             self.hasher, admission, self.address, caller.user_id, password_hash, password
         )
@@ -115,20 +105,20 @@ class PasswordCheck:
         return ConfirmedPassword(caller, email, password_hash)
 
 
-_LIVE_SESSION = select(RefreshFamily.id).where(
-    RefreshFamily.id == bindparam("session_id"),
-    RefreshFamily.user_id == bindparam("user_id"),
-    RefreshFamily.expires_at > bindparam("now"),
+_LIVE_LOGIN_SESSION = select(LoginSession.id).where(
+    LoginSession.id == bindparam("login_session_id"),
+    LoginSession.user_id == bindparam("user_id"),
+    LoginSession.expires_at > bindparam("now"),
 )
 
 
-async def lock_confirmed(session: AsyncSession, confirmed: ConfirmedPassword) -> User:
+async def lock_confirmed(db: AsyncSession, confirmed: ConfirmedPassword) -> User:
     """The caller's row, locked until the transaction ends, if their login session is still alive (else
     401) and the password confirmed is still theirs (else 403: it was changed meanwhile)."""
     caller = confirmed.caller
-    user = await lock_user(session, caller.user_id)
-    parameters = {"session_id": caller.session_id, "user_id": caller.user_id, "now": utc_now()}
-    if user is None or await session.scalar(_LIVE_SESSION, parameters) is None:
+    user = await lock_user(db, caller.user_id)
+    parameters = {"login_session_id": caller.login_session_id, "user_id": caller.user_id, "now": utc_now()}
+    if user is None or await db.scalar(_LIVE_LOGIN_SESSION, parameters) is None:
         raise Unauthorized(INVALID_TOKEN)
     if user.password_hash != confirmed.password_hash:
         raise Forbidden(WRONG_PASSWORD)
@@ -142,31 +132,30 @@ async def update_user(check: PasswordCheck, as_caller: CallerReads, change: User
         # Each attempt tells whether the address has an account (409): they are budgeted, taken or not.
         await check.throttle.count_email_change(confirmed.caller.user_id)
     database = as_caller.database
-    async with database.session(writes=True) as session, session.begin():
-        user = await lock_confirmed(session, confirmed)
+    async with database.orm_session(writes=True) as db, db.begin():
+        user = await lock_confirmed(db, confirmed)
         if new_email is not None and new_email != user.email:
-            user.email = new_email
-            await _flush_unique_email(session, new_email)
+            await change_email(db, user, new_email)
             log_auth_event(AuthEvent.EMAIL_CHANGED, check.address, user.id)
         if database.has_replica:
-            await count_write(session, confirmed.caller.session_id)
+            await count_write(db, confirmed.caller.login_session_id)
     return user
 
 
 async def change_password(check: PasswordCheck, as_caller: CallerReads, change: PasswordChange) -> None:
     confirmed = await check.confirm(as_caller, change.current_password)
     new_hash = await check.hasher.hash(change.new_password)  # before the transaction, as the check was
-    async with as_caller.database.session(writes=True) as session, session.begin():
-        user = await lock_confirmed(session, confirmed)
+    async with as_caller.database.orm_session(writes=True) as db, db.begin():
+        user = await lock_confirmed(db, confirmed)
         user.password_hash = new_hash
-        await end_all_sessions(session, user.id)
+        await end_all_login_sessions(db, user.id)
     log_auth_event(AuthEvent.PASSWORD_CHANGED, check.address, user.id)
 
 
 async def delete_user(check: PasswordCheck, as_caller: CallerReads, password: str) -> None:
     """Removes the account; its posts, votes and login sessions go with it (ON DELETE CASCADE)."""
     confirmed = await check.confirm(as_caller, password)
-    async with as_caller.database.session(writes=True) as session, session.begin():
-        user = await lock_confirmed(session, confirmed)
-        await session.execute(delete(User).where(User.id == user.id))
+    async with as_caller.database.orm_session(writes=True) as db, db.begin():
+        user = await lock_confirmed(db, confirmed)
+        await db.execute(delete(User).where(User.id == user.id))
     log_auth_event(AuthEvent.ACCOUNT_DELETED, check.address, user.id)

@@ -2,6 +2,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, status
 
+from postboard.accounts import service
+from postboard.accounts.service import PasswordCheck
 from postboard.auth.dependencies import (
     AsCaller,
     AuthenticatedRoute,
@@ -10,15 +12,13 @@ from postboard.auth.dependencies import (
     Throttling,
 )
 from postboard.auth.throttling import AddressBudget, spends_address_budget
-from postboard.db import Session
 from postboard.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unavailable
 from postboard.fields import PathId
 from postboard.openapi import responses
+from postboard.request_db import Db
 from postboard.routing import CollectionRouter, small_body
-from postboard.users import service
 from postboard.users.models import User
 from postboard.users.schemas import AccountDeletion, PasswordChange, UserCreate, UserOut, UserUpdate
-from postboard.users.service import PasswordCheck
 
 router = CollectionRouter(
     prefix="/users", tags=["Users"], responses=responses(Unavailable), route_class=AuthenticatedRoute
@@ -36,14 +36,14 @@ _PASSWORD_CHECKED = (Unauthorized, Forbidden, TooManyRequests, Unavailable)
 @spends_address_budget(AddressBudget.REGISTRATIONS)
 @small_body
 async def create_user(
-    new_user: UserCreate, session: Session, hasher: Hasher, throttle: Throttling, address: ClientAddress
+    new_user: UserCreate, db: Db, hasher: Hasher, throttle: Throttling, address: ClientAddress
 ) -> User:
     """Registers an account. Emails are case-insensitive: one account per address in any letter case.
 
     Registrations are budgeted per client address; past the budget the answer is 429 with Retry-After,
     before the body is read.
     """
-    return await service.register(session, hasher, throttle, new_user, address)
+    return await service.register(db, hasher, throttle, new_user, address)
 
 
 @router.get("/me", response_model=UserOut, responses=responses(Unauthorized))
@@ -56,11 +56,11 @@ async def get_password_check(hasher: Hasher, throttle: Throttling, address: Clie
     return PasswordCheck(hasher, throttle, address)
 
 
-Check = Annotated[PasswordCheck, Depends(get_password_check)]
+CallerPasswordCheck = Annotated[PasswordCheck, Depends(get_password_check)]
 
 
 @router.patch("/me", response_model=UserOut, responses=responses(*_PASSWORD_CHECKED, Conflict, body=True))
-async def update_me(change: UserUpdate, as_caller: AsCaller, check: Check) -> User:
+async def update_me(change: UserUpdate, as_caller: AsCaller, check: CallerPasswordCheck) -> User:
     """Changes the account's email; `current_password` must be the account's password (else 403).
 
     Email changes are budgeted per account (429 with Retry-After once spent), taken or refused.
@@ -71,7 +71,7 @@ async def update_me(change: UserUpdate, as_caller: AsCaller, check: Check) -> Us
 @router.put(
     "/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=responses(*_PASSWORD_CHECKED, body=True)
 )
-async def change_my_password(change: PasswordChange, as_caller: AsCaller, check: Check) -> None:
+async def change_my_password(change: PasswordChange, as_caller: AsCaller, check: CallerPasswordCheck) -> None:
     """Sets a new password. Every token the account holds stops working, this one included: log in again."""
     await service.change_password(check, as_caller, change)
 
@@ -79,7 +79,7 @@ async def change_my_password(change: PasswordChange, as_caller: AsCaller, check:
 @router.delete(
     "/me", status_code=status.HTTP_204_NO_CONTENT, responses=responses(*_PASSWORD_CHECKED, body=True)
 )
-async def delete_me(confirmation: AccountDeletion, as_caller: AsCaller, check: Check) -> None:
+async def delete_me(confirmation: AccountDeletion, as_caller: AsCaller, check: CallerPasswordCheck) -> None:
     """Deletes the account with its posts and votes, given its password; its tokens stop working."""
     await service.delete_user(check, as_caller, confirmation.password)
 
