@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     refresh_token_expire_days: int = Field(default=14, gt=0, le=365)
-    # A login's refresh family ends this long after the login, however often it is refreshed.
+    # A login session ends this long after the login, however often it is refreshed.
     session_max_days: int = Field(default=90, gt=0, le=3650)
     rate_limits: bool = True  # RATE_LIMITS=off turns throttling off, for trusted test environments
     login_limit_per_account: RateLimits = "5/minute;100/hour"

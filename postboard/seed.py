@@ -135,7 +135,7 @@ async def seed_database(
     Refuses a database that holds users or posts unless `append`."""
     database = Database(database_url)
     try:
-        # A writing session: on SQLite it holds the write lock from before the emptiness check.
+        # A writing transaction: on SQLite it holds the write lock from before the emptiness check.
         async with database.orm_session(writes=True) as db, db.begin():
             connection = await db.connection()
             loader = _loader_for(connection)
@@ -671,7 +671,7 @@ class _PostgresLoader:
 
 
 class _SqliteLoader:
-    """Multi-row inserts, in the write transaction the session began (BEGIN IMMEDIATE)."""
+    """Multi-row inserts, in the write transaction the ORM session began (BEGIN IMMEDIATE)."""
 
     _VOTE_COUNTING_TRIGGER = "count_votes_insert"  # migration 0003
 

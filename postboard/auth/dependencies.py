@@ -104,9 +104,9 @@ async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
     """The caller's user, if their login session is alive: logout, a password change, refresh-token reuse
     and account deletion delete it, and every worker sees that in the same query that loads the user.
 
-    With a read replica, a write that succeeds is counted on its session after the route, in the same
-    transaction. Counted before the route, the session's row would stay locked through it, and a write
-    racing a password change of the same user (which locks the user, then deletes the sessions) could
+    With a read replica, a write that succeeds is counted on its login session after the route, in the same
+    transaction. Counted before the route, the login session's row would stay locked through it, and a write
+    racing a password change of the same user (which locks the user, then deletes the login sessions) could
     deadlock with it.
     """
     caller = as_caller.caller
@@ -126,7 +126,7 @@ async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
         await count_write(db, caller.login_session_id)
 
 
-# scope="function": the write is counted before the request's session commits.
+# scope="function": the write is counted before the request's transaction commits.
 CurrentUser = Annotated[User, Depends(get_current_user, scope="function")]
 
 

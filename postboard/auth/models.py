@@ -18,20 +18,20 @@ class LoginSession(Base):
     id: Mapped[str] = mapped_column(String(LOGIN_SESSION_ID_LENGTH), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
-    # The absolute end of the session, however often it is refreshed.
+    # The absolute end of the login session, however often it is refreshed.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Only the current refresh token is valid; any older one presented again is a replay.
     refresh_token_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
     refresh_token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Writes made through the session while a read replica is configured: a replica whose copy of the row
-    # has the primary's count has replayed every one of them (see auth/reads.py).
+    # Writes made through the login session while a read replica is configured: a replica whose copy of
+    # the row has the primary's count has replayed every one of them (see auth/reads.py).
     write_count: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
 
 
 class RetiredRefreshToken(Base):
     """A refresh token that was traded in for a new pair, kept until it would have expired: presented
-    again, it proves that the session's tokens were copied. A refresh token that was never issued proves
-    nothing (anyone can make one up from a session id, which every access token shows)."""
+    again, it proves that the login session's tokens were copied. A refresh token that was never issued proves
+    nothing (anyone can make one up from a login session id, which every access token shows)."""
 
     __tablename__ = "retired_refresh_tokens"
 

@@ -3,15 +3,15 @@
 A token only proves who logged in; logout, a password change or a replayed refresh token may have ended
 that login since. Checking it with a query of its own costs a round trip per request, as much again as
 reading a post. So a caller's read carries the check as an uncorrelated `EXISTS` (evaluated once by the
-database): rows prove the session alive, and only an empty answer asks again, to tell a dead session
+database): rows prove the login session alive, and only an empty answer asks again, to tell a dead one
 (401) from an empty page.
 
-With a read replica, the session is checked on the primary first, by a query of its own: the replica lags,
-and would take a revoked session for alive until it replays the revocation. That check also reads how many
-writes were made through the session, and the read on the replica answers only if the replica's copy of
-the session counts as many: it has then replayed every one of them, so callers always see their own
-writes, however far the replica lags. Others' writes reach them after the replication lag, except where the
-replica finds nothing: that answer is asked again of the primary.
+With a read replica, the login session is checked on the primary first, by a query of its own: the
+replica lags, and would take an ended login session for alive until it replays the revocation. That check
+also reads how many writes were made through the login session, and the read on the replica answers only
+if the replica's copy of the login session counts as many: it has then replayed every one of them, so
+callers always see their own writes, however far the replica lags. Others' writes reach them after the
+replication lag, except where the replica finds nothing: that answer is asked again of the primary.
 """
 
 from collections.abc import Sequence
@@ -37,7 +37,7 @@ _LIVE_LOGIN_SESSION = (
 _LOGIN_SESSION_ALIVE = exists().where(*_LIVE_LOGIN_SESSION)
 _IS_ALIVE = select(_LOGIN_SESSION_ALIVE.label("alive"))
 _WRITE_COUNT = select(LoginSession.write_count).where(*_LIVE_LOGIN_SESSION)
-# On the replica: its copy of the session has counted every write the primary had counted.
+# On the replica: its copy of the login session has counted every write the primary had counted.
 _REPLICA_HAS_THE_WRITES = exists().where(
     LoginSession.id == bindparam("login_session_id"),
     LoginSession.write_count >= bindparam("write_count", type_=BigInteger()),
@@ -85,7 +85,8 @@ class CallerReads:
 async def _read_beside_a_replica(
     database: Database, login_session: dict[str, Any], read: CallerRead, parameters: dict[str, Any]
 ) -> Sequence[Row]:
-    """The session checked on the primary, then the rows from the replica if it has the caller's writes."""
+    """The login session checked on the primary, then the rows from the replica if it has the caller's
+    writes."""
     write_counts = await database.fetch(_WRITE_COUNT, **login_session)
     if not write_counts:
         raise Unauthorized(INVALID_TOKEN)

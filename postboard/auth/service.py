@@ -1,4 +1,4 @@
-"""Logging in, refreshing and logging out: the life of a login session (a refresh family)."""
+"""Logging in, refreshing and logging out: the life of a login session."""
 
 from datetime import datetime
 
@@ -39,7 +39,7 @@ _LOCKED_PASSWORD_HASH = select(User.password_hash).where(User.id == bindparam("u
 _UPGRADE_PASSWORD_HASH = (
     update(User).where(User.id == bindparam("user_id")).values(password_hash=bindparam("new_hash"))
 )
-# The user's sessions past the newest `keep`: at most one, since every login keeps to the cap.
+# The user's login sessions past the newest `keep`: at most one, since every login keeps to the cap.
 _LOGIN_SESSIONS_PAST_THE_CAP = (
     select(LoginSession.id)
     .where(LoginSession.user_id == bindparam("user_id"))
@@ -169,15 +169,15 @@ async def refresh(
 async def _refresh_login_session(
     db: AsyncSession, login_session: LoginSession | None, secret: str, token_config: TokenConfig
 ) -> tuple[Token | None, bool]:
-    """The new token pair, or None; and whether a retired token was replayed (the family is then revoked)."""
+    """The new token pair, or None; and whether a retired token was replayed (the login session then ends)."""
     if login_session is None:
         return None, False
     now = utc_now()
     if not refresh_secret_matches(secret, login_session.refresh_token_hash):
         if not await _was_retired(db, login_session.id, secret, now):
-            return None, False  # never issued: a guess, which proves nothing about the session's token_config
+            return None, False  # never issued: a guess, which proves nothing about the login session's tokens
         # A token that was traded in is back: either the thief or the rightful client is replaying it,
-        # which is unknowable, so the whole session ends, and with it every access token issued from it.
+        # which is unknowable, so the whole login session ends, and with it every access token issued from it.
         await db.delete(login_session)
         return None, True
     if login_session.refresh_token_expires_at <= now or login_session.expires_at <= now:
@@ -187,7 +187,7 @@ async def _refresh_login_session(
 
 
 async def _was_retired(db: AsyncSession, login_session_id: str, secret: str, now: datetime) -> bool:
-    """Whether `secret` is a refresh token of the family that was issued, traded in, and would still be
+    """Whether `secret` is a refresh token of the login session that was issued, traded in, and would still be
     valid: one past its expiry could no longer be used anyway, and is forgotten."""
     retired = await db.scalar(
         select(RetiredRefreshToken.token_hash).where(
@@ -202,8 +202,8 @@ async def _was_retired(db: AsyncSession, login_session_id: str, secret: str, now
 async def _rotate(
     db: AsyncSession, login_session: LoginSession, token_config: TokenConfig, now: datetime
 ) -> Token:
-    """Gives the family a new refresh token and a new access token; the previous refresh token is kept as
-    retired until it would have expired, and those that have are forgotten."""
+    """Gives the login session a new refresh token and a new access token; the previous refresh token is
+    kept as retired until it would have expired, and those that have are forgotten."""
     db.add(
         RetiredRefreshToken(
             token_hash=login_session.refresh_token_hash,
@@ -241,5 +241,6 @@ async def count_write(db: AsyncSession, login_session_id: str) -> None:
 
 
 async def end_all_login_sessions(db: AsyncSession, user_id: int) -> None:
-    """Every token the user holds stops working, on every worker: each belongs to one of these sessions."""
+    """Every token the user holds stops working, on every worker: each belongs to one of these login
+    sessions."""
     await db.execute(delete(LoginSession).where(LoginSession.user_id == user_id))

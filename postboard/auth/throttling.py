@@ -89,8 +89,9 @@ def _account_key(email: str) -> str:
 
 
 class Throttle:
-    """Budgets of failed logins (per account and per address), of failed password confirmations (per login
-    session), of failed refreshes and of registrations (per address), and of email changes (per account).
+    """Budgets of failed logins (per account and per address), of failed password confirmations (per
+    login session), of failed refreshes and of registrations (per address), and of email changes (per
+    account).
 
     Unknown emails are counted exactly like known ones, so a 429 says nothing about whether an account
     exists. A successful login spends nothing and gives nothing back: interleaving logins to an account
@@ -114,7 +115,7 @@ class Throttle:
             "login-account", limits.parse_many(settings.login_limit_per_account), TOO_MANY_LOGIN_FAILURES
         )
         self._password_check_per_session = Budget(
-            "password-check-session",
+            "password-check-login-session",
             limits.parse_many(settings.password_check_limit_per_session),
             TOO_MANY_PASSWORD_FAILURES,
         )
@@ -158,12 +159,14 @@ class Throttle:
         """Admits a signed-in caller's password confirmation unless their login session's failure budget is
         spent (429); a wrong password counts against it and against the account's login budget.
 
-        The session's budget is one that only the holder of its token can spend: a stranger's failed
+        The login session's budget is one that only the holder of its token can spend: a stranger's failed
         logins never lock the owner out of changing their password. Counting the failures against the
         account's login budget too means that a stolen access token buys no extra guesses at login.
         """
-        session = (self._password_check_per_session, login_session_id)
-        return self._failure_admission([session], [session, (self._login_per_account, _account_key(email))])
+        login_session = (self._password_check_per_session, login_session_id)
+        return self._failure_admission(
+            [login_session], [login_session, (self._login_per_account, _account_key(email))]
+        )
 
     async def refuse_spent_address(self, budget: AddressBudget, address: str) -> None:
         """429 if the address has spent `budget`: checked before a request's body is even read."""

@@ -20,7 +20,7 @@ CLOCK_LEEWAY = timedelta(seconds=10)
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "user_id", "jti", "sid", "type"]
 # 256 bits of randomness in each refresh token's secret part.
 REFRESH_SECRET_BYTES = 32
-# Ours are 76 characters (a 32-character session id, a dot, 43 of base64url); longer is not ours.
+# Ours are 76 characters (a 32-character login session id, a dot, 43 of base64url); longer is not ours.
 REFRESH_TOKEN_MAX_LENGTH = 128
 # Far longer than any token Postboard issues (an access token is about 300 characters): a longer one is
 # refused before anything parses, hashes or looks it up.
@@ -36,7 +36,7 @@ class TokenConfig:
     secret_key: str
     access_lifetime: timedelta
     refresh_lifetime: timedelta
-    # How long a login's refresh family lives, however often it is refreshed.
+    # How long a login session lives, however often it is refreshed.
     login_session_lifetime: timedelta
     # Live login sessions an account may hold: a login past it ends the oldest.
     login_sessions_per_account: int
@@ -46,7 +46,7 @@ class TokenConfig:
 
 @dataclass(frozen=True)
 class AccessClaims:
-    """What a verified access token says: whose it is, the login session (refresh family) it is from, and
+    """What a verified access token says: whose it is, the login session it is from, and
     when it expires (seconds since the epoch)."""
 
     user_id: int
@@ -98,7 +98,7 @@ def verify_access_token(token: str, config: TokenConfig) -> AccessClaims:
 @dataclass(frozen=True)
 class Caller:
     """Whom a verified access token names: the user, and the login session it was issued from. Whether
-    that session still exists is the database's to say, at every request: `CurrentUser` asks it in the
+    that login session still exists is the database's to say, at every request: `CurrentUser` asks it in the
     request's transaction, and reads fold the question into their own statement (`postboard.auth.reads`).
     """
 
@@ -179,7 +179,8 @@ def refresh_secret_matches(secret: str, stored_hash: str) -> bool:
 
 
 def compose_refresh_token(login_session_id: str, secret: str) -> str:
-    """The session id travels in the token so that a retired token still names the family it came from."""
+    """The login session's id travels in the token, so that a retired token still names the login session it
+    came from."""
     return f"{login_session_id}.{secret}"
 
 
