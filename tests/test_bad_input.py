@@ -5,7 +5,7 @@ import json
 import httpx
 import pytest
 
-from tests.conftest import Account
+from tests.helpers import Account
 
 JSON = {"content-type": "application/json"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import new_postgres_database
 from tests.live_server import free_port, register_and_log_in, run_postboard, serving
+from tests.services import new_postgres_database
 
 
 def test_serve_on_sqlite_by_default_and_tokens_survive_a_restart(tmp_path: Path) -> None:

@@ -14,15 +14,9 @@ from postboard.app import create_app
 from postboard.db import Database
 from postboard.migrations import alembic_config, upgrade_to_head
 from postboard.models import Post, User, Vote
-from tests.conftest import (
-    DEFAULT_PASSWORD,
-    count_rows,
-    delete_all_rows,
-    log_in,
-    make_settings,
-    new_postgres_database,
-)
+from tests.helpers import DEFAULT_PASSWORD, count_rows, delete_all_rows, log_in, make_settings
 from tests.schema import schema_differences
+from tests.services import new_postgres_database
 
 
 async def test_migrations_build_exactly_the_models_schema(app: FastAPI) -> None:

@@ -14,7 +14,7 @@ from postboard.app import create_app
 from postboard.db import Database
 from postboard.reads import UnencodableArgument
 from postboard.users.models import User
-from tests.conftest import DEFAULT_PASSWORD, log_in, make_settings
+from tests.helpers import DEFAULT_PASSWORD, log_in, make_settings
 
 PROBE_EMAIL = "probe-4f1c@example.com"
 PROBE_SEARCH = "probe-search-9d2e"

@@ -10,8 +10,9 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import InternalError
 
 from postboard.app import create_app
-from tests.conftest import delete_all_rows, make_settings, postgres_admin
+from tests.helpers import delete_all_rows, make_settings
 from tests.live_server import free_port
+from tests.services import postgres_admin
 
 
 async def test_unreachable_database_is_503_with_retry_after() -> None:

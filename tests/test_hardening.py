@@ -11,7 +11,7 @@ from postboard.app import create_app
 from postboard.auth.models import RefreshFamily
 from postboard.posts.models import Post
 from postboard.users.models import User
-from tests.conftest import DEFAULT_PASSWORD, Account, count_rows, make_settings, running_app
+from tests.helpers import DEFAULT_PASSWORD, Account, count_rows, make_settings, running_app
 
 DEFAULT_LIMIT = 1024 * 1024
 SMALL_LIMIT = 1000

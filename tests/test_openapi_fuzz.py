@@ -15,9 +15,10 @@ from schemathesis import Case
 from schemathesis.checks import positive_data_acceptance
 
 from postboard.app import create_app
-from tests.conftest import make_settings, new_postgres_database
+from tests.helpers import make_settings
 from tests.live_server import PASSWORD as FUZZER_PASSWORD
 from tests.live_server import register_and_log_in, serving
+from tests.services import new_postgres_database
 
 FUZZER_EMAIL = "fuzzer@example.com"
 # Enough to reach the interesting corners of each operation while keeping the suite within minutes.

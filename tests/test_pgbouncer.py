@@ -19,8 +19,9 @@ from sqlalchemy import make_url
 
 from postboard.app import create_app
 from postboard.migrations import upgrade_to_head
-from tests.conftest import POSTGRES_ADMIN_URL, make_settings, new_postgres_database, skip_without_service
+from tests.helpers import make_settings
 from tests.live_server import free_port, serving
+from tests.services import POSTGRES_ADMIN_URL, new_postgres_database, skip_without_service
 
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
 SERVER_CONNECTIONS = 2  # per database: far fewer than the app's pools hold, so clients share them

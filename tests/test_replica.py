@@ -18,15 +18,8 @@ from postboard.app import create_app
 from postboard.auth.models import RefreshFamily
 from postboard.config import normalize_database_url
 from postboard.migrations import upgrade_to_head
-from tests.conftest import (
-    Account,
-    MakeAccount,
-    MakePost,
-    count_rows,
-    delete_all_rows,
-    make_settings,
-    skip_without_service,
-)
+from tests.helpers import Account, MakeAccount, MakePost, count_rows, delete_all_rows, make_settings
+from tests.services import skip_without_service
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,10 @@ from postboard.cli import main
 from postboard.db import Database
 from postboard.models import Post, User, Vote
 from postboard.seed import Progress, SeedCounts, seed_database
-from tests.conftest import make_settings, new_postgres_database
+from tests.helpers import make_settings
 from tests.live_server import run_postboard
 from tests.schema import schema_differences
+from tests.services import new_postgres_database
 
 USERS, POSTS, VOTES = 40, 300, 1500
 SEED = ["seed", "--users", str(USERS), "--posts", str(POSTS), "--votes", str(VOTES)]

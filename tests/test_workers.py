@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import new_postgres_database
 from tests.live_server import PASSWORD, register_and_log_in, serving
+from tests.services import new_postgres_database
 
 NEW_PASSWORD = "another long password"
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"

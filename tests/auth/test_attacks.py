@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from postboard.auth.tokens import CLOCK_LEEWAY
-from tests.conftest import TEST_SECRET_KEY, Account, MakeAccount, log_in, refresh_pair
+from tests.helpers import TEST_SECRET_KEY, Account, MakeAccount, log_in, refresh_pair
 
 INVALID_TOKEN = {"detail": "Could not validate credentials"}
 INVALID_REFRESH_TOKEN = {"detail": "Invalid or expired refresh token"}

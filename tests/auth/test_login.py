@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from postboard.app import create_app
-from tests.conftest import TEST_SECRET_KEY, Account, MakeAccount, make_settings
+from tests.helpers import TEST_SECRET_KEY, Account, MakeAccount, make_settings
 
 INVALID_CREDENTIALS = {"detail": "Invalid Credentials"}
 

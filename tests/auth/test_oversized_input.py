@@ -15,7 +15,7 @@ import pytest
 
 from postboard.auth import passwords
 from postboard.users import emails
-from tests.conftest import TEST_SECRET_KEY, Account, running_app
+from tests.helpers import TEST_SECRET_KEY, Account, running_app
 
 # The attack as reported: 1 MB that an email validator works hard on.
 HUGE_USERNAME = "a." * 520_000 + "@example.com"

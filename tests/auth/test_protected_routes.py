@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from tests.conftest import TEST_SECRET_KEY, Account, MakeAccount, MakePost
+from tests.helpers import TEST_SECRET_KEY, Account, MakeAccount, MakePost
 
 NOT_AUTHENTICATED = {"detail": "Not authenticated"}
 INVALID_TOKEN = {"detail": "Could not validate credentials"}

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from postboard.db import recorded_statements
-from tests.conftest import TEST_SECRET_KEY, Account, MakeAccount, MakePost
+from tests.helpers import TEST_SECRET_KEY, Account, MakeAccount, MakePost
 
 INVALID_TOKEN = {"detail": "Could not validate credentials"}
 

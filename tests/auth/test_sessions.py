@@ -23,7 +23,7 @@ from postboard.app import create_app
 from postboard.auth.models import RefreshFamily, RetiredRefreshToken
 from postboard.orm import utc_now
 from postboard.users.models import User
-from tests.conftest import Account, MakeAccount, TokenPair, count_rows, log_in, make_settings, refresh_pair
+from tests.helpers import Account, MakeAccount, TokenPair, count_rows, log_in, make_settings, refresh_pair
 
 NOT_AUTHENTICATED = {"detail": "Not authenticated"}
 INVALID_TOKEN = {"detail": "Could not validate credentials"}

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from postboard.app import create_app
 from postboard.auth import passwords
 from postboard.users.models import User
-from tests.conftest import Account, count_rows, delete_all_rows, make_settings
+from tests.helpers import Account, count_rows, delete_all_rows, make_settings
 
 PASSWORD = "a perfectly fine password"
 WRONG_PASSWORD = "not the password at all"

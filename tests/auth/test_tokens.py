@@ -34,7 +34,7 @@ from postboard.auth.tokens import (
     refresh_secret_matches,
     verify_access_token,
 )
-from tests.conftest import TEST_SECRET_KEY
+from tests.helpers import TEST_SECRET_KEY
 
 CONFIG = TokenConfig(
     TEST_SECRET_KEY,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from postboard.db import recorded_statements
 from postboard.posts.models import TITLE_MAX_LENGTH, Post
 from postboard.votes.models import Vote
-from tests.conftest import Account, MakeAccount, MakePost, count_rows
+from tests.helpers import Account, MakeAccount, MakePost, count_rows
 from tests.path_ids import LOOSE_SPELLINGS, assert_refused_as_loose_id
 
 POST_KEYS = {"title", "content", "published", "id", "created_at", "owner_id", "owner"}

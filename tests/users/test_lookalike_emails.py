@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from postboard.users.emails import login_email
 from postboard.users.models import User
 from postboard.users.schemas import UserCreate, UserUpdate
-from tests.conftest import DEFAULT_PASSWORD, Account, MakeAccount, count_rows, log_in
+from tests.helpers import DEFAULT_PASSWORD, Account, MakeAccount, count_rows, log_in
 
 # Characters written as escapes: in the source they would look like the letters they imitate.
 FULLWIDTH_ADA = "\uff41\uff44\uff41@example.com"  # fullwidth a, d, a

@@ -20,7 +20,7 @@ from postboard.auth.models import RefreshFamily
 from postboard.posts.models import Post
 from postboard.users.models import User
 from postboard.votes.models import Vote
-from tests.conftest import (
+from tests.helpers import (
     DEFAULT_PASSWORD,
     Account,
     MakeAccount,

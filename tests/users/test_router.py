@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Account, MakeAccount
+from tests.helpers import Account, MakeAccount
 from tests.path_ids import LOOSE_SPELLINGS, assert_refused_as_loose_id
 
 PASSWORD = "a perfectly fine password"

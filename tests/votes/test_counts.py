@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from postboard.posts.models import Post
 from postboard.votes.models import Vote
-from tests.conftest import DEFAULT_PASSWORD, Account, MakeAccount, MakePost, count_rows
+from tests.helpers import DEFAULT_PASSWORD, Account, MakeAccount, MakePost, count_rows
 
 
 async def stored_and_real_counts(app: FastAPI, post_id: object) -> tuple[int, int]:

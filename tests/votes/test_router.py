@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from postboard.votes.models import Vote
-from tests.conftest import Account, MakeAccount, MakePost, count_rows
+from tests.helpers import Account, MakeAccount, MakePost, count_rows
 
 ADDED = {"message": "successfully added vote"}
 DELETED = {"message": "successfully deleted vote"}
