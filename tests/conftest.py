@@ -1,6 +1,5 @@
 """Fixtures: every HTTP test runs against SQLite and against a real PostgreSQL, each in a clean database."""
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,7 +16,10 @@ from tests.helpers import (
     MakeAccount,
     MakePost,
     delete_all_rows,
+    fresh_email,
+    log_in,
     make_settings,
+    register,
 )
 from tests.services import REDIS_TEST_URL, new_postgres_database, skip_without_service
 
@@ -92,14 +94,11 @@ def make_account(client: httpx.AsyncClient) -> MakeAccount:
     """Registers an account (a fresh email unless given) and logs it in."""
 
     async def make(email: str | None = None, password: str = DEFAULT_PASSWORD) -> Account:
-        email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-        registered = await client.post("/users/", json={"email": email, "password": password})
+        email = email or fresh_email()
+        registered = await register(client, email, password)
         assert registered.status_code == 201, registered.text
-        login = await client.post("/login", data={"username": email, "password": password})
-        assert login.status_code == 200, login.text
-        return Account(
-            registered.json()["id"], registered.json()["email"], password, login.json()["access_token"]
-        )
+        tokens = await log_in(client, email, password)
+        return Account(registered.json()["id"], registered.json()["email"], password, tokens.access)
 
     return make
 

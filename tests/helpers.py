@@ -2,9 +2,11 @@
 calls tests make, rows read past the API, and the bodies the contract answers with. Plain functions and
 constants; the fixtures are in conftest.py."""
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -15,9 +17,27 @@ from sqlalchemy import ColumnElement, func, select, text
 from postboard.app import create_app
 from postboard.config import Settings
 from postboard.models import Base
+from postboard.users.models import User
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
 DEFAULT_PASSWORD = "correct horse battery"
+NEW_PASSWORD = "a brand new passphrase"
+
+# --- what the contract answers --------------------------------------------------------------------------
+
+NOT_AUTHENTICATED = {"detail": "Not authenticated"}
+INVALID_TOKEN = {"detail": "Could not validate credentials"}
+INVALID_CREDENTIALS = {"detail": "Invalid Credentials"}
+INVALID_REFRESH_TOKEN = {"detail": "Invalid or expired refresh token"}
+WRONG_PASSWORD = {"detail": "The current password is incorrect"}
+TOO_MANY_LOGIN_FAILURES = {"detail": "Too many failed login attempts, try again later"}
+TOO_MANY_REGISTRATIONS = {"detail": "Too many registrations from this address, try again later"}
+DATABASE_UNAVAILABLE = {"detail": "The database is unavailable, try again shortly"}
+VOTE_ADDED = {"message": "successfully added vote"}
+
+
+def body_too_large(limit: int) -> dict[str, str]:
+    return {"detail": f"Request body is larger than the limit of {limit} bytes"}
 
 
 # --- settings and apps ----------------------------------------------------------------------------------
@@ -86,7 +106,7 @@ class Account:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        return bearer(self.token)
 
 
 @dataclass(frozen=True)
@@ -98,7 +118,7 @@ class TokenPair:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access}"}
+        return bearer(self.access)
 
     @property
     def session_id(self) -> str:
@@ -115,14 +135,113 @@ MakeAccount = Callable[..., Awaitable[Account]]
 MakePost = Callable[..., Awaitable[dict[str, object]]]
 
 
+def fresh_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def register(client: httpx.AsyncClient, email: str, password: str = DEFAULT_PASSWORD) -> httpx.Response:
+    return await client.post("/users/", json={"email": email, "password": password})
+
+
+async def register_account(client: httpx.AsyncClient, email: str, password: str = DEFAULT_PASSWORD) -> int:
+    """Registers an account; its id."""
+    response = await register(client, email, password)
+    assert response.status_code == 201, response.text
+    user_id: int = response.json()["id"]
+    return user_id
+
+
+async def post_login(
+    client: httpx.AsyncClient, email: str, password: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return await client.post("/login", data={"username": email, "password": password}, headers=headers)
+
+
+async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
+    return await client.post("/token/refresh", json={"refresh_token": refresh_token})
+
+
 async def log_in(client: httpx.AsyncClient, email: str, password: str) -> TokenPair:
     """A new login session of its own."""
-    response = await client.post("/login", data={"username": email, "password": password})
+    response = await post_login(client, email, password)
     assert response.status_code == 200, response.text
     return TokenPair(response.json()["access_token"], response.json()["refresh_token"])
 
 
 async def refresh_pair(client: httpx.AsyncClient, refresh_token: str) -> TokenPair:
-    response = await client.post("/token/refresh", json={"refresh_token": refresh_token})
+    response = await refresh(client, refresh_token)
     assert response.status_code == 200, response.text
     return TokenPair(response.json()["access_token"], response.json()["refresh_token"])
+
+
+async def register_and_log_in(
+    client: httpx.AsyncClient, email: str, password: str = DEFAULT_PASSWORD
+) -> TokenPair:
+    await register_account(client, email, password)
+    return await log_in(client, email, password)
+
+
+# --- rows read past the API ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    """A user's row as the database holds it, read past the API."""
+
+    email: str
+    password_hash: str
+    created_at: datetime
+
+
+async def stored_user(app: FastAPI, user_id: int) -> StoredUser | None:
+    async with app.state.database.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(User.email, User.password_hash, User.created_at).where(User.id == user_id)
+            )
+        ).one_or_none()
+    return None if row is None else StoredUser(row.email, row.password_hash, row.created_at)
+
+
+# --- posts and votes ------------------------------------------------------------------------------------
+
+
+async def cast_vote(
+    client: httpx.AsyncClient, voter: Account, post_id: object, direction: object
+) -> httpx.Response:
+    return await client.post("/vote/", json={"post_id": post_id, "dir": direction}, headers=voter.headers)
+
+
+async def vote(client: httpx.AsyncClient, voter: Account, post_id: object, direction: int = 1) -> None:
+    response = await cast_vote(client, voter, post_id, direction)
+    assert response.status_code == 201, response.text
+
+
+async def votes_on(client: httpx.AsyncClient, viewer: Account, post_id: object) -> int:
+    """The post's vote count, as GET /posts/{id} shows it to `viewer`."""
+    response = await client.get(f"/posts/{post_id}", headers=viewer.headers)
+    assert response.status_code == 200, response.text
+    votes: int = response.json()["votes"]
+    return votes
+
+
+# --- assertions -----------------------------------------------------------------------------------------
+
+
+def retry_after(response: httpx.Response) -> int:
+    value = response.headers["retry-after"]
+    assert value.isdigit(), value
+    return int(value)
+
+
+def assert_throttled(
+    response: httpx.Response, body: dict[str, str], min_seconds: int = 1, max_seconds: int = 60
+) -> None:
+    assert response.status_code == 429, response.text
+    assert response.json() == body
+    assert min_seconds <= retry_after(response) <= max_seconds
+    assert "access_token" not in response.text

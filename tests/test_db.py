@@ -14,7 +14,14 @@ from postboard.app import create_app
 from postboard.db import Database
 from postboard.migrations import alembic_config, upgrade_to_head
 from postboard.models import Post, User, Vote
-from tests.helpers import DEFAULT_PASSWORD, count_rows, delete_all_rows, log_in, make_settings
+from tests.helpers import (
+    DATABASE_UNAVAILABLE,
+    DEFAULT_PASSWORD,
+    count_rows,
+    delete_all_rows,
+    log_in,
+    make_settings,
+)
 from tests.schema import schema_differences
 from tests.services import new_postgres_database
 
@@ -186,7 +193,7 @@ async def test_a_request_that_waits_past_the_pool_timeout_is_a_503(database_url:
 
     for response in (post, password_change):
         assert response.status_code == 503, response.text
-        assert response.json() == {"detail": "The database is unavailable, try again shortly"}
+        assert response.json() == DATABASE_UNAVAILABLE
         assert response.headers["retry-after"].isdigit()
 
 

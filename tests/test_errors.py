@@ -10,7 +10,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import InternalError
 
 from postboard.app import create_app
-from tests.helpers import delete_all_rows, make_settings
+from tests.helpers import DATABASE_UNAVAILABLE, delete_all_rows, make_settings
 from tests.live_server import free_port
 from tests.services import postgres_admin
 
@@ -23,7 +23,7 @@ async def test_unreachable_database_is_503_with_retry_after() -> None:
     await app.state.database.dispose()
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
-    assert response.json() == {"detail": "The database is unavailable, try again shortly"}
+    assert response.json() == DATABASE_UNAVAILABLE
 
 
 @pytest.mark.parametrize(
@@ -107,5 +107,5 @@ async def test_a_connection_confused_by_its_closing_is_dropped_and_answered_503(
         await delete_all_rows(app)
 
     assert response.status_code == 503, response.text
-    assert response.json() == {"detail": "The database is unavailable, try again shortly"}
+    assert response.json() == DATABASE_UNAVAILABLE
     assert connected_again.status_code == 201, connected_again.text

@@ -1,6 +1,5 @@
 """HTTP hardening: security headers, Cache-Control on authenticated answers, the body size cap, and CORS."""
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -11,7 +10,15 @@ from postboard.app import create_app
 from postboard.auth.models import RefreshFamily
 from postboard.posts.models import Post
 from postboard.users.models import User
-from tests.helpers import DEFAULT_PASSWORD, Account, count_rows, make_settings, running_app
+from tests.helpers import (
+    DEFAULT_PASSWORD,
+    Account,
+    body_too_large,
+    count_rows,
+    fresh_email,
+    make_settings,
+    running_app,
+)
 
 DEFAULT_LIMIT = 1024 * 1024
 SMALL_LIMIT = 1000
@@ -20,14 +27,6 @@ APP_ORIGIN = "https://app.example"
 OTHER_ORIGIN = "https://evil.example"
 BAD_TOKEN = {"Authorization": "Bearer not-a-token"}
 SendRequest = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
-
-
-def fresh_email() -> str:
-    return f"user-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def too_large(limit: int) -> dict[str, str]:
-    return {"detail": f"Request body is larger than the limit of {limit} bytes"}
 
 
 def padded(body: bytes, size: int) -> bytes:
@@ -211,7 +210,7 @@ async def test_a_body_one_byte_over_the_default_limit_answers_413(
     )
 
     assert response.status_code == 413
-    assert response.json() == too_large(DEFAULT_LIMIT)
+    assert response.json() == body_too_large(DEFAULT_LIMIT)
     # The post inside was valid; it must not have been read, let alone stored.
     assert await count_rows(app, Post) == 0
 
@@ -243,7 +242,7 @@ async def test_a_login_form_over_the_limit_answers_413_without_logging_in(
     response = await client.post("/login", data=form)
 
     assert response.status_code == 413
-    assert response.json() == too_large(SMALL_LIMIT)
+    assert response.json() == body_too_large(SMALL_LIMIT)
     assert "access_token" not in response.text
     assert await count_rows(app, RefreshFamily) == 0
 
@@ -265,7 +264,7 @@ async def test_a_chunked_body_without_content_length_is_cut_off_at_the_limit(
     # The limit had to be enforced by counting, since nothing declared the size.
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
-    assert response.json() == too_large(SMALL_LIMIT)
+    assert response.json() == body_too_large(SMALL_LIMIT)
     assert await count_rows(app, User) == 0
 
 
@@ -297,7 +296,7 @@ async def test_a_declared_length_over_the_limit_is_refused_before_authentication
     response = await client.request(method, path, content=b"{}", headers=headers)
 
     assert response.status_code == 413
-    assert response.json() == too_large(SMALL_LIMIT)
+    assert response.json() == body_too_large(SMALL_LIMIT)
     assert "www-authenticate" not in response.headers
 
 

@@ -15,8 +15,7 @@ from schemathesis import Case
 from schemathesis.checks import positive_data_acceptance
 
 from postboard.app import create_app
-from tests.helpers import make_settings
-from tests.live_server import PASSWORD as FUZZER_PASSWORD
+from tests.helpers import DEFAULT_PASSWORD, bearer, make_settings
 from tests.live_server import register_and_log_in, serving
 from tests.services import new_postgres_database
 
@@ -32,9 +31,9 @@ class LiveServer:
 
     def fresh_headers(self) -> dict[str, str]:
         """A token of a login of its own, for operations that end the session they are called with."""
-        login = self.client.post("/login", data={"username": FUZZER_EMAIL, "password": FUZZER_PASSWORD})
+        login = self.client.post("/login", data={"username": FUZZER_EMAIL, "password": DEFAULT_PASSWORD})
         assert login.status_code == 200, login.text
-        return {"Authorization": f"Bearer {login.json()['access_token']}"}
+        return bearer(login.json()["access_token"])
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -49,7 +48,7 @@ def live_server(
             settings_["DATABASE_URL"] = stack.enter_context(new_postgres_database())
         client, _ = stack.enter_context(serving(workdir, **settings_))
         token = register_and_log_in(client, FUZZER_EMAIL)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bearer(token)
         # Something to read, change and vote on, so that generated ids sometimes hit a real post.
         for title in ("first", "second"):
             client.post("/posts/", json={"title": title, "content": "fuzz"}, headers=headers)

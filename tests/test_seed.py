@@ -22,7 +22,7 @@ from postboard.cli import main
 from postboard.db import Database
 from postboard.models import Post, User, Vote
 from postboard.seed import Progress, SeedCounts, seed_database
-from tests.helpers import make_settings
+from tests.helpers import bearer, make_settings
 from tests.live_server import run_postboard
 from tests.schema import schema_differences
 from tests.services import new_postgres_database
@@ -138,7 +138,7 @@ async def test_seeded_users_share_one_password_and_log_in_with_it(seeded: Seeded
             login = await client.post("/login", data={"username": user, "password": password})
             assert login.status_code == 200, login.text
         token = login.json()["access_token"]
-        page = await client.get("/posts/?limit=100", headers={"Authorization": f"Bearer {token}"})
+        page = await client.get("/posts/?limit=100", headers=bearer(token))
     assert page.status_code == 200
     assert len(page.json()) == 100
     stored = dict(await fetch(seeded.url, select(Post.id, Post.vote_count)))

@@ -21,13 +21,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from postboard.auth.tokens import CLOCK_LEEWAY
-from tests.helpers import TEST_SECRET_KEY, Account, MakeAccount, log_in, refresh_pair
+from tests.helpers import (
+    INVALID_REFRESH_TOKEN,
+    INVALID_TOKEN,
+    NEW_PASSWORD,
+    TEST_SECRET_KEY,
+    Account,
+    MakeAccount,
+    bearer,
+    log_in,
+    refresh,
+    refresh_pair,
+)
 
-INVALID_TOKEN = {"detail": "Could not validate credentials"}
-INVALID_REFRESH_TOKEN = {"detail": "Invalid or expired refresh token"}
 OTHER_KEY = "another-secret-key-that-is-also-long-enough"
 PROTECTED_ROUTES = ["/users/me", "/posts/"]
-NEW_PASSWORD = "a brand new password"
 LEEWAY_SECONDS = int(CLOCK_LEEWAY.total_seconds())
 
 
@@ -105,12 +113,8 @@ def rs256_signed(claims: dict[str, Any], key: rsa.RSAPrivateKey) -> str:
 # --- calling the API ------------------------------------------------------------------------------------
 
 
-async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
-    return await client.post("/token/refresh", json={"refresh_token": refresh_token})
-
-
 async def assert_accepted(client: httpx.AsyncClient, token: str, user_id: int) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = bearer(token)
     for path in PROTECTED_ROUTES:
         response = await client.get(path, headers=headers)
         assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
@@ -119,7 +123,7 @@ async def assert_accepted(client: httpx.AsyncClient, token: str, user_id: int) -
 
 
 async def assert_refused(client: httpx.AsyncClient, token: str) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = bearer(token)
     for path in PROTECTED_ROUTES:
         response = await client.get(path, headers=headers)
         assert response.status_code == 401, f"{path}: {response.status_code} {response.text}"

@@ -16,10 +16,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from tests.helpers import TEST_SECRET_KEY, Account, MakeAccount, MakePost
+from tests.helpers import (
+    INVALID_TOKEN,
+    NOT_AUTHENTICATED,
+    TEST_SECRET_KEY,
+    Account,
+    MakeAccount,
+    MakePost,
+    bearer,
+)
 
-NOT_AUTHENTICATED = {"detail": "Not authenticated"}
-INVALID_TOKEN = {"detail": "Could not validate credentials"}
 OTHER_KEY = "another-secret-key-that-is-also-long-enough"
 POST_BODY = {"title": "A title", "content": "Some content"}
 
@@ -225,9 +231,7 @@ async def test_a_token_built_like_the_bad_ones_but_without_a_defect_is_accepted(
     client: httpx.AsyncClient, alice: Account
 ) -> None:
     # The control: each bad token above is refused for its defect, not for how the test builds it.
-    response = await client.get(
-        "/users/me", headers={"Authorization": f"Bearer {signed(valid_claims(alice))}"}
-    )
+    response = await client.get("/users/me", headers=bearer(signed(valid_claims(alice))))
 
     assert response.status_code == 200, response.text
     assert response.json()["id"] == alice.id
@@ -237,7 +241,7 @@ async def test_a_token_built_like_the_bad_ones_but_without_a_defect_is_accepted(
 async def test_invalid_token_answers_401_could_not_validate_credentials(
     client: httpx.AsyncClient, alice: Account, alice_post: int, kind: str
 ) -> None:
-    headers = {"Authorization": f"Bearer {BAD_TOKENS[kind](alice)}"}
+    headers = bearer(BAD_TOKENS[kind](alice))
 
     for route in ROUTES:
         response = await call(client, route, alice_post, alice.id, headers)
@@ -293,7 +297,7 @@ async def test_bad_body_without_token_answers_401_not_422(
         route.method,
         url,
         content=content,
-        headers={"Content-Type": content_type, "Authorization": f"Bearer {tampered_signature(alice)}"},
+        headers={"Content-Type": content_type, **bearer(tampered_signature(alice))},
     )
     good_token = await client.request(
         route.method, url, content=content, headers={"Content-Type": content_type, **alice.headers}

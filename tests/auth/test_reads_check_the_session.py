@@ -10,9 +10,15 @@ import pytest
 from fastapi import FastAPI
 
 from postboard.db import recorded_statements
-from tests.helpers import TEST_SECRET_KEY, Account, MakeAccount, MakePost
-
-INVALID_TOKEN = {"detail": "Could not validate credentials"}
+from tests.helpers import (
+    INVALID_TOKEN,
+    NOT_AUTHENTICATED,
+    TEST_SECRET_KEY,
+    Account,
+    MakeAccount,
+    MakePost,
+    bearer,
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,7 @@ REFUSED_TOKENS: dict[str, Callable[[Account], str]] = {
 async def test_a_refused_token_costs_no_statement(
     client: httpx.AsyncClient, app: FastAPI, alice: Account, kind: str, method: str, path: str
 ) -> None:
-    headers = {"Authorization": f"Bearer {REFUSED_TOKENS[kind](alice)}"}
+    headers = bearer(REFUSED_TOKENS[kind](alice))
 
     with recorded_statements(app.state.database) as statements:
         response = await client.request(method, path, json={"title": "t", "content": "c"}, headers=headers)
@@ -124,7 +130,7 @@ async def test_a_missing_token_costs_no_statement(client: httpx.AsyncClient, app
         response = await client.get("/posts/")
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "Not authenticated"}
+    assert response.json() == NOT_AUTHENTICATED
     assert statements == []
 
 

@@ -3,17 +3,15 @@
 
 import asyncio
 import threading
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from postboard.auth import passwords
 from postboard.auth.models import RefreshFamily
@@ -22,57 +20,29 @@ from postboard.users.models import User
 from postboard.votes.models import Vote
 from tests.helpers import (
     DEFAULT_PASSWORD,
+    INVALID_CREDENTIALS,
+    INVALID_REFRESH_TOKEN,
+    INVALID_TOKEN,
+    NEW_PASSWORD,
+    NOT_AUTHENTICATED,
+    TOO_MANY_LOGIN_FAILURES,
+    WRONG_PASSWORD,
     Account,
     MakeAccount,
     MakePost,
-    TokenPair,
+    assert_throttled,
+    bearer,
     count_rows,
+    fresh_email,
     log_in,
+    post_login,
+    refresh,
+    register_and_log_in,
     running_app,
+    stored_user,
+    vote,
+    votes_on,
 )
-
-NEW_PASSWORD = "a brand new passphrase"
-WRONG_PASSWORD = {"detail": "The current password is incorrect"}
-INVALID_CREDENTIALS = {"detail": "Invalid Credentials"}
-INVALID_TOKEN = {"detail": "Could not validate credentials"}
-NOT_AUTHENTICATED = {"detail": "Not authenticated"}
-INVALID_REFRESH_TOKEN = {"detail": "Invalid or expired refresh token"}
-TOO_MANY_LOGIN_FAILURES = {"detail": "Too many failed login attempts, try again later"}
-
-
-def fresh_email(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-@dataclass(frozen=True)
-class StoredUser:
-    """A user's row as the database holds it, read past the API."""
-
-    email: str
-    password_hash: str
-    created_at: datetime
-
-
-async def stored_user(app: FastAPI, user_id: int) -> StoredUser | None:
-    async with app.state.database.engine.connect() as connection:
-        row = (
-            await connection.execute(
-                select(User.email, User.password_hash, User.created_at).where(User.id == user_id)
-            )
-        ).one_or_none()
-    return None if row is None else StoredUser(row.email, row.password_hash, row.created_at)
-
-
-async def post_login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
-    return await client.post("/login", data={"username": email, "password": password})
-
-
-async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
-    return await client.post("/token/refresh", json={"refresh_token": refresh_token})
 
 
 async def get_me(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
@@ -95,18 +65,6 @@ async def change_password(
 
 async def delete_me(client: httpx.AsyncClient, headers: dict[str, str], body: Any) -> httpx.Response:
     return await client.request("DELETE", "/users/me", json=body, headers=headers)
-
-
-async def vote(client: httpx.AsyncClient, voter: Account, post_id: object) -> None:
-    response = await client.post("/vote/", json={"post_id": post_id, "dir": 1}, headers=voter.headers)
-    assert response.status_code == 201, response.text
-
-
-async def votes_on(client: httpx.AsyncClient, viewer: Account, post_id: object) -> int:
-    response = await client.get(f"/posts/{post_id}", headers=viewer.headers)
-    assert response.status_code == 200, response.text
-    votes: int = response.json()["votes"]
-    return votes
 
 
 def assert_not_a_server_error(responses: Sequence[httpx.Response]) -> None:
@@ -728,12 +686,6 @@ async def throttled_client(
         yield served
 
 
-async def register_and_log_in(client: httpx.AsyncClient, email: str) -> TokenPair:
-    registered = await client.post("/users/", json={"email": email, "password": DEFAULT_PASSWORD})
-    assert registered.status_code == 201, registered.text
-    return await log_in(client, email, DEFAULT_PASSWORD)
-
-
 async def wrong_attempt(client: httpx.AsyncClient, headers: dict[str, str], route: str) -> httpx.Response:
     wrong = "not the password"
     if route == "PATCH /users/me":
@@ -741,12 +693,6 @@ async def wrong_attempt(client: httpx.AsyncClient, headers: dict[str, str], rout
     if route == "PUT /users/me/password":
         return await change_password(client, headers, wrong, NEW_PASSWORD)
     return await delete_me(client, headers, {"password": wrong})
-
-
-def assert_throttled(response: httpx.Response, body: dict[str, str]) -> None:
-    assert response.status_code == 429, response.text
-    assert response.json() == body
-    assert 1 <= int(response.headers["Retry-After"]) <= 60
 
 
 async def assert_wrong_passwords_spend_the_sessions_budget(
