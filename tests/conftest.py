@@ -15,11 +15,12 @@ from tests.helpers import (
     Account,
     MakeAccount,
     MakePost,
-    delete_all_rows,
     fresh_email,
+    in_process_client,
     log_in,
     make_settings,
     register,
+    started,
 )
 from tests.services import REDIS_TEST_URL, new_postgres_database, skip_without_service
 
@@ -74,18 +75,13 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 async def app(database_url: str) -> AsyncIterator[FastAPI]:
-    application = create_app(make_settings(database_url))
-    async with application.router.lifespan_context(application):
-        try:
-            yield application
-        finally:
-            await delete_all_rows(application)
+    async with started(create_app(make_settings(database_url))) as application:
+        yield application
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as http_client:
+    async with in_process_client(app) as http_client:
         yield http_client
 
 

@@ -78,20 +78,34 @@ async def count_rows(app: FastAPI, model: type[Base], *criteria: ColumnElement[b
     return count
 
 
+def in_process_client(application: FastAPI, **transport_options: Any) -> httpx.AsyncClient:
+    """A client that calls the app in-process; the options (`client`, `raise_app_exceptions`) go to
+    httpx.ASGITransport."""
+    transport = httpx.ASGITransport(app=application, **transport_options)
+    return httpx.AsyncClient(transport=transport, base_url="http://postboard.test")
+
+
+@asynccontextmanager
+async def started(application: FastAPI) -> AsyncIterator[FastAPI]:
+    """The app with its lifespan entered; the rows it made are deleted before the lifespan ends."""
+    async with application.router.lifespan_context(application):
+        try:
+            yield application
+        finally:
+            await delete_all_rows(application)
+
+
 @asynccontextmanager
 async def running_app(
     database_url: str, **overrides: Any
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """An app of the test's own settings on the test database, started, and a client for it; the rows it
     made are deleted at the end."""
-    application = create_app(make_settings(database_url, **overrides))
-    async with application.router.lifespan_context(application):
-        try:
-            transport = httpx.ASGITransport(app=application)
-            async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
-                yield application, client
-        finally:
-            await delete_all_rows(application)
+    async with (
+        started(create_app(make_settings(database_url, **overrides))) as application,
+        in_process_client(application) as client,
+    ):
+        yield application, client
 
 
 # --- accounts and their tokens --------------------------------------------------------------------------

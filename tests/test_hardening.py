@@ -16,6 +16,7 @@ from tests.helpers import (
     body_too_large,
     count_rows,
     fresh_email,
+    in_process_client,
     make_settings,
     running_app,
 )
@@ -123,8 +124,7 @@ async def test_a_500_carries_the_security_headers(database_url: str) -> None:
         raise RuntimeError("an unexpected failure")
 
     # ServerErrorMiddleware answers 500, then re-raises for the server to log; the transport must not.
-    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+    async with in_process_client(application, raise_app_exceptions=False) as client:
         response = await client.get("/boom")
 
     assert response.status_code == 500

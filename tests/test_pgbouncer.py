@@ -19,7 +19,15 @@ from sqlalchemy import make_url
 
 from postboard.app import create_app
 from postboard.migrations import upgrade_to_head
-from tests.helpers import DEFAULT_PASSWORD, TEST_SECRET_KEY, VOTE_ADDED, bearer, fresh_email, make_settings
+from tests.helpers import (
+    DEFAULT_PASSWORD,
+    TEST_SECRET_KEY,
+    VOTE_ADDED,
+    bearer,
+    fresh_email,
+    in_process_client,
+    make_settings,
+)
 from tests.live_server import free_port, serving
 from tests.services import POSTGRES_ADMIN_URL, new_postgres_database, skip_without_service
 
@@ -164,10 +172,9 @@ async def failed_visits(client: httpx.AsyncClient) -> list[BaseException]:
 
 async def failed_visits_in_process(database_url: str) -> list[BaseException]:
     app = create_app(make_settings(database_url))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client,
+        in_process_client(app, raise_app_exceptions=False) as client,
     ):
         return await failed_visits(client)
 

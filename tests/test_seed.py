@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Executable, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,7 +21,7 @@ from postboard.cli import main
 from postboard.db import Database
 from postboard.models import Post, User, Vote
 from postboard.seed import Progress, SeedCounts, seed_database
-from tests.helpers import bearer, make_settings
+from tests.helpers import bearer, in_process_client, make_settings
 from tests.live_server import run_postboard
 from tests.schema import schema_differences
 from tests.services import new_postgres_database
@@ -129,10 +128,9 @@ async def test_seeded_users_share_one_password_and_log_in_with_it(seeded: Seeded
     assert len(await fetch(seeded.url, select(User.password_hash).distinct())) == 1
 
     app = create_app(make_settings(seeded.url))
-    transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client,
+        in_process_client(app) as client,
     ):
         for user in (email, f"demo{USERS}@example.com"):
             login = await client.post("/login", data={"username": user, "password": password})

@@ -8,9 +8,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
 
-from postboard.app import create_app
 from tests.helpers import (
     INVALID_CREDENTIALS,
     TEST_SECRET_KEY,
@@ -18,8 +16,8 @@ from tests.helpers import (
     MakeAccount,
     bearer,
     fresh_email,
-    make_settings,
     post_login,
+    running_app,
 )
 
 
@@ -247,13 +245,10 @@ async def test_each_account_gets_its_own_user_id(
 
 
 @pytest.fixture
-async def short_lived_client(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A second app on the test database whose tokens last 5 minutes (`app` cleans the rows afterwards)."""
-    application = create_app(make_settings(database_url, access_token_expire_minutes=5))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as http_client:
-            yield http_client
+async def short_lived_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A second app on the test database, whose tokens last 5 minutes."""
+    async with running_app(database_url, access_token_expire_minutes=5) as (_, http_client):
+        yield http_client
 
 
 async def test_access_token_expire_minutes_sets_the_lifetime(short_lived_client: httpx.AsyncClient) -> None:

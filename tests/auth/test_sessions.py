@@ -6,11 +6,8 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import bcrypt
 import httpx
@@ -19,7 +16,6 @@ from fastapi import FastAPI
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import insert, select, update
 
-from postboard.app import create_app
 from postboard.auth.models import RefreshFamily, RetiredRefreshToken
 from postboard.orm import utc_now
 from postboard.users.models import User
@@ -36,12 +32,12 @@ from tests.helpers import (
     count_rows,
     fresh_email,
     log_in,
-    make_settings,
     post_login,
     refresh,
     refresh_pair,
     register_account,
     register_and_log_in,
+    running_app,
 )
 
 CURRENT_ARGON2_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$"
@@ -131,16 +127,6 @@ def course_hash(password: str | bytes) -> str:
     return bcrypt.hashpw(secret[:BCRYPT_MAX_BYTES], bcrypt.gensalt(12)).decode()
 
 
-@asynccontextmanager
-async def app_with(database_url: str, **overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """Another app on the test database; the test also takes the `app` fixture, which empties the tables."""
-    application = create_app(make_settings(database_url, **overrides))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
-            yield application, client
-
-
 def assert_not_stored_by_caches(response: httpx.Response) -> None:
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["pragma"] == "no-cache"
@@ -166,7 +152,7 @@ async def test_login_answers_expires_in_a_refresh_token_and_no_store_headers(
 
 
 async def test_expires_in_follows_access_token_expire_minutes(app: FastAPI, database_url: str) -> None:
-    async with app_with(database_url, access_token_expire_minutes=5) as (_short_lived, client):
+    async with running_app(database_url, access_token_expire_minutes=5) as (_short_lived, client):
         email = fresh_email()
         await register_account(client, email)
 
@@ -226,7 +212,7 @@ async def test_two_logins_are_independent_sessions(
 async def test_a_login_past_the_session_cap_ends_the_oldest_session(
     app: FastAPI, database_url: str, alice: Account
 ) -> None:
-    async with app_with(database_url, max_sessions_per_account=3) as (_application, client):
+    async with running_app(database_url, max_sessions_per_account=3) as (_application, client):
         sessions = [await start_session(client, alice) for _ in range(3)]
         of_alice = RefreshFamily.user_id == alice.id
         assert await count_rows(app, RefreshFamily, of_alice) == 3  # alice's first login was one of them
@@ -242,7 +228,7 @@ async def test_a_login_past_the_session_cap_ends_the_oldest_session(
 async def test_logins_past_the_cap_leave_the_cap_even_when_concurrent(
     app: FastAPI, database_url: str, alice: Account
 ) -> None:
-    async with app_with(database_url, max_sessions_per_account=2) as (_application, client):
+    async with running_app(database_url, max_sessions_per_account=2) as (_application, client):
         responses = await asyncio.gather(*(post_login(client, alice.email, alice.password) for _ in range(6)))
 
         assert [response.status_code for response in responses] == [200] * 6
@@ -493,7 +479,7 @@ async def test_session_past_its_absolute_expiry_refuses_access_and_refresh(
 
 
 async def test_refresh_token_never_outlives_its_session(app: FastAPI, database_url: str) -> None:
-    async with app_with(database_url, session_max_days=1, refresh_token_expire_days=14) as (short, client):
+    async with running_app(database_url, session_max_days=1, refresh_token_expire_days=14) as (short, client):
         email = fresh_email()
         tokens = await register_and_log_in(client, email)
         at_login = await stored_session(short, tokens.session_id)

@@ -26,8 +26,8 @@ from tests.helpers import (
     assert_throttled,
     bearer,
     count_rows,
-    delete_all_rows,
     fresh_email,
+    in_process_client,
     make_settings,
     post_login,
     refresh,
@@ -35,6 +35,8 @@ from tests.helpers import (
     register,
     register_and_log_in,
     retry_after,
+    running_app,
+    started,
 )
 
 WRONG_PASSWORD = "not the password at all"
@@ -65,15 +67,10 @@ class Harness:
         settings = make_settings(
             self.database_url, **{"rate_limits": True, **GENEROUS_BUDGETS, **self.storage, **overrides}
         )
-        app = create_app(settings)
-        await self.stack.enter_async_context(app.router.lifespan_context(app))
-        self.stack.push_async_callback(delete_all_rows, app)  # runs before the lifespan ends
-        return app
+        return await self.stack.enter_async_context(started(create_app(settings)))
 
     async def connect(self, app: FastAPI, address: str = LOCAL) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=(address, 1234))
-        client = httpx.AsyncClient(transport=transport, base_url="http://postboard.test")
-        return await self.stack.enter_async_context(client)
+        return await self.stack.enter_async_context(in_process_client(app, client=(address, 1234)))
 
     async def client(self, **overrides: Any) -> httpx.AsyncClient:
         return await self.connect(await self.start(**overrides))
@@ -485,13 +482,9 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 @pytest.fixture
 async def redis_down_client(database_url: str, alice: Account) -> AsyncIterator[httpx.AsyncClient]:
-    """A throttled app whose Redis refuses connections; `alice` was registered through an unthrottled app
-    (whose `app` fixture deletes the rows afterwards)."""
-    app = create_app(make_settings(database_url, rate_limits=True, redis_url=UNREACHABLE_REDIS))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
-            yield client
+    """A throttled app whose Redis refuses connections; `alice` was registered through an unthrottled app."""
+    async with running_app(database_url, rate_limits=True, redis_url=UNREACHABLE_REDIS) as (_, client):
+        yield client
 
 
 @pytest.mark.parametrize("right_password", [True, False], ids=["right-password", "wrong-password"])
