@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from postboard.db import recorded_statements
+from tests.forged_tokens import OTHER_KEY
 from tests.helpers import (
     INVALID_TOKEN,
     NOT_AUTHENTICATED,
@@ -98,7 +99,7 @@ def token(account: Account, key: str = TEST_SECRET_KEY, **changes: object) -> st
 
 REFUSED_TOKENS: dict[str, Callable[[Account], str]] = {
     "garbage": lambda _account: "garbage",
-    "another key": lambda account: token(account, key="another-secret-key-that-is-long-enough"),
+    "another key": lambda account: token(account, key=OTHER_KEY),
     "tampered": lambda account: account.token[:-2] + ("AA" if not account.token.endswith("AA") else "BB"),
     "expired": lambda account: token(account, exp=1_000_000_000),
     "unstorable user id": lambda account: token(account, user_id=2**40, sub=str(2**40)),

@@ -3,12 +3,9 @@ refresh-token helpers."""
 
 import base64
 import hashlib
-import hmac
-import json
 import re
 import string
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +31,7 @@ from postboard.auth.tokens import (
     refresh_secret_matches,
     verify_access_token,
 )
+from tests.forged_tokens import OTHER_KEY, access_claims, b64url, b64url_json, hand_signed, unverified_claims
 from tests.helpers import TEST_SECRET_KEY
 
 CONFIG = TokenConfig(
@@ -47,24 +45,10 @@ ISSUER = "https://postboard.test"
 AUDIENCE = "postboard-api"
 # The same key, with iss and aud configured: then both are put in tokens, required and checked.
 SCOPED_CONFIG = replace(CONFIG, issuer=ISSUER, audience=AUDIENCE)
-OTHER_KEY = "another-secret-key-that-is-also-long-enough"
 USER_ID = 42
 SESSION_ID = "0123456789abcdef0123456789abcdef"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "user_id", "jti", "sid", "type"]
 BASE64URL = frozenset(string.ascii_letters + string.digits + "-_")
-_HASHES: dict[str, Callable[[], Any]] = {
-    "HS256": hashlib.sha256,
-    "HS384": hashlib.sha384,
-    "HS512": hashlib.sha512,
-}
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_json(value: Any) -> str:
-    return b64url(json.dumps(value, separators=(",", ":")).encode())
 
 
 def now() -> int:
@@ -77,41 +61,11 @@ def leeway_seconds() -> int:
 
 def claims(**overrides: Any) -> dict[str, Any]:
     """Valid claims for USER_ID in SESSION_ID; an override of `...` removes the claim."""
-    issued_at = now()
-    values: dict[str, Any] = {
-        "sub": str(USER_ID),
-        "user_id": USER_ID,
-        "iat": issued_at,
-        "exp": issued_at + 1800,
-        "jti": "5f0c6a3e9b0d4c1e8a7f2b3c4d5e6f70",
-        "sid": SESSION_ID,
-        "type": "access",
-    }
-    values.update(overrides)
-    return {name: value for name, value in values.items() if value is not ...}
+    return access_claims(USER_ID, SESSION_ID, **overrides)
 
 
 def scoped_claims(**overrides: Any) -> dict[str, Any]:
     return claims(**{"iss": ISSUER, "aud": AUDIENCE, **overrides})
-
-
-def hand_signed(
-    payload: dict[str, Any] | list[Any] | str,
-    key: str = TEST_SECRET_KEY,
-    alg: str = "HS256",
-    header: dict[str, Any] | None = None,
-) -> str:
-    """A JWT built without PyJWT: any header, any payload, HMAC-signed with `key` using `alg`'s hash."""
-    header_part = b64url_json(header if header is not None else {"alg": alg, "typ": "JWT"})
-    payload_part = b64url_json(payload)
-    signing_input = f"{header_part}.{payload_part}".encode()
-    signature = hmac.new(key.encode(), signing_input, _HASHES.get(alg, hashlib.sha256)).digest()
-    return f"{header_part}.{payload_part}.{b64url(signature)}"
-
-
-def decoded(token: str) -> dict[str, Any]:
-    payload: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    return payload
 
 
 def assert_refused(token: str, config: TokenConfig = CONFIG) -> None:
@@ -149,7 +103,7 @@ def test_created_token_carries_the_contract_claims() -> None:
 
 
 def test_created_token_names_its_session_and_type() -> None:
-    payload = decoded(create_access_token(USER_ID, SESSION_ID, CONFIG))
+    payload = unverified_claims(create_access_token(USER_ID, SESSION_ID, CONFIG))
 
     assert payload["sid"] == SESSION_ID
     assert payload["type"] == "access"
@@ -158,7 +112,7 @@ def test_created_token_names_its_session_and_type() -> None:
 def test_jti_is_unique_per_token() -> None:
     # Same user, same session, same second: only the jti tells the tokens apart.
     tokens = [create_access_token(USER_ID, SESSION_ID, CONFIG) for _ in range(50)]
-    jtis = [decoded(token)["jti"] for token in tokens]
+    jtis = [unverified_claims(token)["jti"] for token in tokens]
 
     assert all(isinstance(jti, str) and len(jti) >= 16 for jti in jtis)
     assert len(set(jtis)) == len(jtis)
@@ -356,7 +310,7 @@ def test_payload_that_is_not_an_object_is_refused(payload: Any) -> None:
 def test_configured_issuer_and_audience_are_put_in_the_token() -> None:
     token = create_access_token(USER_ID, SESSION_ID, SCOPED_CONFIG)
 
-    payload = decoded(token)
+    payload = unverified_claims(token)
     assert payload["iss"] == ISSUER
     assert payload["aud"] == AUDIENCE
     verified = verify_access_token(token, SCOPED_CONFIG)
@@ -364,7 +318,7 @@ def test_configured_issuer_and_audience_are_put_in_the_token() -> None:
 
 
 def test_without_configured_issuer_and_audience_the_token_has_neither() -> None:
-    payload = decoded(create_access_token(USER_ID, SESSION_ID, CONFIG))
+    payload = unverified_claims(create_access_token(USER_ID, SESSION_ID, CONFIG))
 
     assert "iss" not in payload
     assert "aud" not in payload
