@@ -199,6 +199,31 @@ async def register_and_log_in(
     return await log_in(client, email, password)
 
 
+# --- the account's own routes (/users/me) ---------------------------------------------------------------
+
+
+async def get_me(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    return await client.get("/users/me", headers=headers)
+
+
+async def patch_me(client: httpx.AsyncClient, headers: dict[str, str], body: Any) -> httpx.Response:
+    return await client.patch("/users/me", json=body, headers=headers)
+
+
+async def put_password(client: httpx.AsyncClient, headers: dict[str, str], body: Any) -> httpx.Response:
+    return await client.put("/users/me/password", json=body, headers=headers)
+
+
+async def change_password(
+    client: httpx.AsyncClient, headers: dict[str, str], current: str, new: str
+) -> httpx.Response:
+    return await put_password(client, headers, {"current_password": current, "new_password": new})
+
+
+async def delete_me(client: httpx.AsyncClient, headers: dict[str, str], body: Any) -> httpx.Response:
+    return await client.request("DELETE", "/users/me", json=body, headers=headers)
+
+
 # --- rows read past the API ----------------------------------------------------------------------------
 
 
