@@ -1,5 +1,6 @@
 """Unit tests of the tokens (no database): what verify_access_token accepts and what it refuses, and the
-refresh-token helpers."""
+refresh-token helpers. The forged-token defects that tests/auth/test_attacks.py sends over HTTP (algorithms,
+keys, times, missing claims, token types) are not repeated here."""
 
 import base64
 import hashlib
@@ -47,7 +48,6 @@ AUDIENCE = "postboard-api"
 SCOPED_CONFIG = replace(CONFIG, issuer=ISSUER, audience=AUDIENCE)
 USER_ID = 42
 SESSION_ID = "0123456789abcdef0123456789abcdef"
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "user_id", "jti", "sid", "type"]
 BASE64URL = frozenset(string.ascii_letters + string.digits + "-_")
 
 
@@ -154,11 +154,6 @@ def test_clock_leeway_is_at_most_30_seconds() -> None:
     assert timedelta(0) <= CLOCK_LEEWAY <= timedelta(seconds=30)
 
 
-def test_expired_token_is_refused() -> None:
-    beyond = leeway_seconds() + 30
-    assert_refused(hand_signed(claims(iat=now() - 3600, exp=now() - beyond)))
-
-
 def test_token_expired_31_seconds_ago_is_refused_whatever_the_leeway() -> None:
     assert_refused(hand_signed(claims(iat=now() - 3600, exp=now() - 31)))
 
@@ -167,15 +162,6 @@ def test_token_created_with_a_past_expiry_is_refused() -> None:
     expired_config = replace(CONFIG, access_lifetime=-CLOCK_LEEWAY - timedelta(minutes=1))
 
     assert_refused(create_access_token(USER_ID, SESSION_ID, expired_config))
-
-
-def test_iat_in_the_future_beyond_the_leeway_is_refused() -> None:
-    ahead = leeway_seconds() + 60
-    assert_refused(hand_signed(claims(iat=now() + ahead, exp=now() + ahead + 1800)))
-
-
-def test_nbf_in_the_future_is_refused() -> None:
-    assert_refused(hand_signed(claims(nbf=now() + leeway_seconds() + 60)))
 
 
 @pytest.mark.parametrize(
@@ -193,13 +179,6 @@ def test_time_claims_of_the_wrong_type_are_refused(overrides: dict[str, Any]) ->
 
 
 # --- refused: tampering and signatures ------------------------------------------------------------------
-
-
-def test_tampered_payload_is_refused() -> None:
-    header, _payload, signature = create_access_token(USER_ID, SESSION_ID, CONFIG).split(".")
-    forged = b64url_json(claims(sub="1", user_id=1))
-
-    assert_refused(f"{header}.{forged}.{signature}")
 
 
 def test_tampered_header_is_refused() -> None:
@@ -225,45 +204,11 @@ def test_missing_signature_is_refused() -> None:
     assert_refused(f"{header}.{payload}.")
 
 
-def test_token_signed_with_another_key_is_refused() -> None:
-    assert_refused(jwt.encode(claims(), OTHER_KEY, algorithm="HS256"))
-    assert_refused(create_access_token(USER_ID, SESSION_ID, replace(CONFIG, secret_key=OTHER_KEY)))
-
-
-@pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
-def test_alg_none_is_refused(alg: str) -> None:
-    unsigned = f"{b64url_json({'alg': alg, 'typ': 'JWT'})}.{b64url_json(claims())}."
-
-    assert_refused(unsigned)
-
-
-@pytest.mark.parametrize("alg", ["HS384", "HS512"])
-def test_other_hmac_algorithms_are_refused_even_with_the_right_key(alg: str) -> None:
-    assert_refused(hand_signed(claims(), alg=alg))
-
-
-@pytest.mark.parametrize("alg", ["RS256", "ES256", "PS256", "EdDSA"])
-def test_asymmetric_algorithms_are_refused(alg: str) -> None:
-    # The signature is an HMAC of the signing input with the secret key, as in an algorithm-confusion
-    # attack; tests/auth/test_attacks.py also sends a genuinely RSA-signed token.
-    assert_refused(hand_signed(claims(), header={"alg": alg, "typ": "JWT"}))
-
-
 def test_header_without_alg_is_refused() -> None:
     assert_refused(hand_signed(claims(), header={"typ": "JWT"}))
 
 
 # --- refused: claims ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("missing", REQUIRED_CLAIMS)
-def test_missing_claim_is_refused(missing: str) -> None:
-    assert_refused(hand_signed(claims(**{missing: ...})))
-
-
-@pytest.mark.parametrize("token_type", ["refresh", "Access", "ACCESS", "access ", "", None, 1, ["access"]])
-def test_type_other_than_access_is_refused(token_type: Any) -> None:
-    assert_refused(hand_signed(claims(type=token_type)))
 
 
 @pytest.mark.parametrize("sid", [None, 1, [SESSION_ID], {"id": SESSION_ID}])
@@ -405,10 +350,6 @@ def test_valid_token_with_surrounding_garbage_is_refused() -> None:
     assert_refused(token + "x")
     assert_refused(token + ".extra")
     assert_refused("x" + token)
-
-
-def test_refresh_token_is_refused_as_an_access_token() -> None:
-    assert_refused(compose_refresh_token(SESSION_ID, new_refresh_secret()))
 
 
 # --- the verifier every request goes through ------------------------------------------------------------

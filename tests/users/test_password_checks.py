@@ -35,7 +35,6 @@ from tests.helpers import (
     stored_user,
 )
 
-
 # --- wrong current passwords: a budget per login session ------------------------------------------------
 
 
