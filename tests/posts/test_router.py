@@ -249,26 +249,6 @@ async def test_list_shows_published_posts_and_only_the_callers_own_drafts(
     ]
 
 
-async def test_list_counts_votes(
-    client: httpx.AsyncClient, alice: Account, bob: Account, make_account: MakeAccount, make_post: MakePost
-) -> None:
-    carol = await make_account()
-    popular = await make_post(alice, title="popular")
-    liked = await make_post(bob, title="liked")
-    ignored = await make_post(bob, title="ignored")
-    for voter in (alice, bob, carol):
-        await vote(client, voter, popular["id"])
-    await vote(client, alice, liked["id"])
-
-    page = await list_posts(client, carol)
-
-    assert page == [
-        {"Post": ignored, "votes": 0},
-        {"Post": liked, "votes": 1},
-        {"Post": popular, "votes": 3},
-    ]
-
-
 async def test_list_pages_with_limit_and_skip(
     client: httpx.AsyncClient, alice: Account, make_post: MakePost
 ) -> None:

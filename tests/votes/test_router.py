@@ -242,6 +242,7 @@ async def test_votes_are_counted_in_get_and_list(
     carol = await make_account()
     first = await make_post(alice, title="first")
     second = await make_post(bob, title="second")
+    ignored = await make_post(bob, title="ignored")
     for voter in (alice, bob, carol):
         assert (await cast_vote(client, voter, first["id"], 1)).json() == VOTE_ADDED
     assert (await cast_vote(client, carol, second["id"], 1)).json() == VOTE_ADDED
@@ -249,13 +250,21 @@ async def test_votes_are_counted_in_get_and_list(
     assert await votes_on(client, bob, first["id"]) == 3
     assert await votes_on(client, bob, second["id"]) == 1
     listed = await client.get("/posts/", headers=carol.headers)
-    assert listed.json() == [{"Post": second, "votes": 1}, {"Post": first, "votes": 3}]
+    assert listed.json() == [
+        {"Post": ignored, "votes": 0},
+        {"Post": second, "votes": 1},
+        {"Post": first, "votes": 3},
+    ]
 
     assert (await cast_vote(client, bob, first["id"], 0)).json() == VOTE_DELETED
 
     assert await votes_on(client, alice, first["id"]) == 2
     listed = await client.get("/posts/", headers=carol.headers)
-    assert listed.json() == [{"Post": second, "votes": 1}, {"Post": first, "votes": 2}]
+    assert listed.json() == [
+        {"Post": ignored, "votes": 0},
+        {"Post": second, "votes": 1},
+        {"Post": first, "votes": 2},
+    ]
 
 
 async def test_concurrent_identical_votes_add_exactly_one(
