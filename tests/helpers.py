@@ -70,14 +70,6 @@ async def delete_all_rows(app: FastAPI) -> None:
             await connection.execute(text(f"DELETE FROM {table.name}"))  # noqa: S608 (names from our schema)
 
 
-async def count_rows(app: FastAPI, model: type[Base], *criteria: ColumnElement[bool]) -> int:
-    """Rows of a table as the database holds them, read past the API."""
-    async with app.state.database.engine.connect() as connection:
-        count = await connection.scalar(select(func.count()).select_from(model).where(*criteria))
-    assert isinstance(count, int)
-    return count
-
-
 def in_process_client(application: FastAPI, **transport_options: Any) -> httpx.AsyncClient:
     """A client that calls the app in-process; the options (`client`, `raise_app_exceptions`) go to
     httpx.ASGITransport."""
@@ -225,6 +217,14 @@ async def delete_me(client: httpx.AsyncClient, headers: dict[str, str], body: An
 
 
 # --- rows read past the API ----------------------------------------------------------------------------
+
+
+async def count_rows(app: FastAPI, model: type[Base], *criteria: ColumnElement[bool]) -> int:
+    """Rows of a table as the database holds them, read past the API."""
+    async with app.state.database.engine.connect() as connection:
+        count = await connection.scalar(select(func.count()).select_from(model).where(*criteria))
+    assert isinstance(count, int)
+    return count
 
 
 @dataclass(frozen=True)
