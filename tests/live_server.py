@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from postboard.config import Settings
+from tests.helpers import DEFAULT_PASSWORD
 
 POSTBOARD = [sys.executable, "-m", "postboard"]
 START_TIMEOUT_SECONDS = 30
@@ -82,13 +83,10 @@ def _wait_until_up(client: httpx.Client, server: subprocess.Popen[bytes], log_pa
     pytest.fail(f"serve did not answer within {START_TIMEOUT_SECONDS}s:\n{log_path.read_text()}")
 
 
-PASSWORD = "a long password"
-
-
 def register_and_log_in(client: httpx.Client, email: str) -> str:
-    credentials = {"email": email, "password": PASSWORD}
+    credentials = {"email": email, "password": DEFAULT_PASSWORD}
     assert client.post("/users/", json=credentials).status_code == 201
-    login = client.post("/login", data={"username": email, "password": PASSWORD})
+    login = client.post("/login", data={"username": email, "password": DEFAULT_PASSWORD})
     assert login.status_code == 200, login.text
     token: str = login.json()["access_token"]
     return token

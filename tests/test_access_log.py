@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from postboard.access_log import redact_query_string
+from tests.helpers import bearer
 from tests.live_server import register_and_log_in, serving
 
 
@@ -15,7 +16,7 @@ def test_a_token_in_the_query_string_is_refused_and_not_logged(tmp_path: Path) -
         listing = client.get(
             "/posts/",
             params={"limit": "5", "search": "hel", "token": "second-secret"},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=bearer(token),
         )
         bare = client.get("/posts/?third-secret")
     log = log_path.read_text()

@@ -12,7 +12,7 @@ from postboard.app import create_app, root_router
 from postboard.auth.router import router as auth_router
 from postboard.posts.router import router as posts_router
 from postboard.votes.router import router as votes_router
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 PROTECTED_OPERATIONS = [
     ("/posts/", "get"),

@@ -5,7 +5,7 @@ import json
 import httpx
 import pytest
 
-from tests.conftest import Account
+from tests.helpers import NOT_AUTHENTICATED, Account
 
 JSON = {"content-type": "application/json"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -69,7 +69,7 @@ async def test_undecodable_body_is_400_after_authentication(
     not_utf8 = b'{"title": "\xff\xfe", "content": "x"}'
     anonymous = await client.post("/posts/", content=not_utf8, headers=JSON)
     assert anonymous.status_code == 401
-    assert anonymous.json() == {"detail": "Not authenticated"}
+    assert anonymous.json() == NOT_AUTHENTICATED
     authenticated = await client.post("/posts/", content=not_utf8, headers={**JSON, **alice.headers})
     assert authenticated.status_code == 400
     assert authenticated.json() == {"detail": "There was an error parsing the body"}

@@ -4,14 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import new_postgres_database
+from tests.helpers import bearer
 from tests.live_server import free_port, register_and_log_in, run_postboard, serving
+from tests.services import new_postgres_database
 
 
 def test_serve_on_sqlite_by_default_and_tokens_survive_a_restart(tmp_path: Path) -> None:
     with serving(tmp_path) as (client, log_path):
         token = register_and_log_in(client, "first@example.com")
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bearer(token)
         assert client.post("/posts/", json={"title": "t", "content": "c"}, headers=headers).status_code == 201
     assert "Database connection was successful!" in log_path.read_text()
     key_file = tmp_path / "postboard.db.secret-key"
@@ -32,7 +33,7 @@ def test_serve_migrates_postgresql_and_runs_two_workers(tmp_path: Path) -> None:
         token = register_and_log_in(client, "workers@example.com")
         # Whichever worker answers must accept the token, since all share the key made before they started.
         for _ in range(10):
-            assert client.get("/posts/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            assert client.get("/posts/", headers=bearer(token)).status_code == 200
     assert log_path.read_text().count("Database connection was successful!") == 2
 
 

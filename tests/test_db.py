@@ -4,25 +4,23 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from alembic import command
 from fastapi import FastAPI
 from sqlalchemy import Numeric, delete, func, insert, inspect, literal, select, table, text
 
-from postboard.app import create_app
 from postboard.db import Database
 from postboard.migrations import alembic_config, upgrade_to_head
 from postboard.models import PostRow, User, Vote
-from tests.conftest import (
+from tests.helpers import (
+    DATABASE_UNAVAILABLE,
     DEFAULT_PASSWORD,
     count_rows,
-    delete_all_rows,
-    log_in,
-    make_settings,
-    new_postgres_database,
+    register_and_log_in,
+    running_app,
 )
 from tests.schema import schema_differences
+from tests.services import new_postgres_database
 
 
 async def test_migrations_build_exactly_the_models_schema(app: FastAPI) -> None:
@@ -167,54 +165,41 @@ def test_the_vote_count_migration_counts_the_votes_already_there(empty_database_
 
 
 async def test_a_request_that_waits_past_the_pool_timeout_is_a_503(database_url: str) -> None:
-    settings = make_settings(database_url, database_pool_size=1, database_pool_timeout=0.2)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
-            registered = await client.post(
-                "/users/", json={"email": "a@example.com", "password": DEFAULT_PASSWORD}
+    async with running_app(database_url, database_pool_size=1, database_pool_timeout=0.2) as (
+        application,
+        client,
+    ):
+        headers = (await register_and_log_in(client, "a@example.com")).headers
+        # The pool's only connection is taken for longer than the timeout.
+        async with application.state.database.engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            post = await client.post("/posts/", json={"title": "t", "content": "c"}, headers=headers)
+            # Checked on a read of its own, the password then waits for the transaction's connection.
+            password_change = await client.put(
+                "/users/me/password",
+                json={"current_password": DEFAULT_PASSWORD, "new_password": "another password"},
+                headers=headers,
             )
-            assert registered.status_code == 201, registered.text
-            token = (await log_in(client, "a@example.com", DEFAULT_PASSWORD)).access
-            # The pool's only connection is taken for longer than the timeout.
-            async with application.state.database.engine.connect() as held:
-                await held.execute(text("SELECT 1"))
-                headers = {"Authorization": f"Bearer {token}"}
-                post = await client.post("/posts/", json={"title": "t", "content": "c"}, headers=headers)
-                # Checked on a read of its own, the password then waits for the transaction's connection.
-                password_change = await client.put(
-                    "/users/me/password",
-                    json={"current_password": DEFAULT_PASSWORD, "new_password": "another password"},
-                    headers=headers,
-                )
-        await delete_all_rows(application)
 
     for response in (post, password_change):
         assert response.status_code == 503, response.text
-        assert response.json() == {"detail": "The database is unavailable, try again shortly"}
+        assert response.json() == DATABASE_UNAVAILABLE
         assert response.headers["retry-after"].isdigit()
 
 
 async def test_a_read_that_waits_past_the_pool_timeout_is_a_503(postgresql_url: str) -> None:
-    settings = make_settings(postgresql_url, database_pool_size=1, database_pool_timeout=0.2)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
-            registered = await client.post(
-                "/users/", json={"email": "a@example.com", "password": DEFAULT_PASSWORD}
-            )
-            assert registered.status_code == 201, registered.text
-            token = (await log_in(client, "a@example.com", DEFAULT_PASSWORD)).access
-            # The read pool's only connection sleeps for longer than the timeout.
-            slow_read = asyncio.create_task(
-                application.state.database.fetch(select(literal(1)).where(func.pg_sleep(1).is_not(None)))
-            )
-            await asyncio.sleep(0.1)
-            response = await client.get("/posts/", headers={"Authorization": f"Bearer {token}"})
-            await slow_read
-        await delete_all_rows(application)
+    async with running_app(postgresql_url, database_pool_size=1, database_pool_timeout=0.2) as (
+        application,
+        client,
+    ):
+        headers = (await register_and_log_in(client, "a@example.com")).headers
+        # The read pool's only connection sleeps for longer than the timeout.
+        slow_read = asyncio.create_task(
+            application.state.database.fetch(select(literal(1)).where(func.pg_sleep(1).is_not(None)))
+        )
+        await asyncio.sleep(0.1)
+        response = await client.get("/posts/", headers=headers)
+        await slow_read
 
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"].isdigit()
@@ -233,25 +218,15 @@ async def test_reads_refuse_a_column_type_asyncpg_would_not_return_as_the_app_ex
 
 
 async def test_sqlite_writers_of_one_process_take_turns_without_being_refused(sqlite_url: str) -> None:
-    application = create_app(make_settings(sqlite_url, database_pool_timeout=60))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
-            registered = await client.post(
-                "/users/", json={"email": "a@example.com", "password": DEFAULT_PASSWORD}
+    async with running_app(sqlite_url, database_pool_timeout=60) as (application, client):
+        headers = (await register_and_log_in(client, "a@example.com")).headers
+        responses = await asyncio.gather(
+            *(
+                client.post("/posts/", json={"title": f"t{n}", "content": "c"}, headers=headers)
+                for n in range(64)
             )
-            assert registered.status_code == 201, registered.text
-            headers = {
-                "Authorization": f"Bearer {(await log_in(client, 'a@example.com', DEFAULT_PASSWORD)).access}"
-            }
-            responses = await asyncio.gather(
-                *(
-                    client.post("/posts/", json={"title": f"t{n}", "content": "c"}, headers=headers)
-                    for n in range(64)
-                )
-            )
-            created = await count_rows(application, PostRow)
-        await delete_all_rows(application)
+        )
+        created = await count_rows(application, PostRow)
 
     assert [response.status_code for response in responses] == [201] * 64
     assert created == 64

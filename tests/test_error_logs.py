@@ -14,7 +14,7 @@ from postboard.app import create_app
 from postboard.db import Database
 from postboard.reads import UnencodableArgument
 from postboard.users.models import User
-from tests.conftest import DEFAULT_PASSWORD, log_in, make_settings
+from tests.helpers import DEFAULT_PASSWORD, in_process_client, log_in, make_settings
 
 PROBE_EMAIL = "probe-4f1c@example.com"
 PROBE_SEARCH = "probe-search-9d2e"
@@ -31,8 +31,7 @@ async def private_app(migrated_url: str) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def private_client(private_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     # raise_app_exceptions=False: a 500 is answered, as a server would, rather than raised into the test.
-    transport = httpx.ASGITransport(app=private_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+    async with in_process_client(private_app, raise_app_exceptions=False) as client:
         yield client
 
 

@@ -3,26 +3,31 @@
 from unittest.mock import patch
 
 import asyncpg
-import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import make_url
 from sqlalchemy.exc import InternalError
 
 from postboard.app import create_app
-from tests.conftest import delete_all_rows, make_settings, postgres_admin
+from tests.helpers import (
+    DATABASE_UNAVAILABLE,
+    in_process_client,
+    make_settings,
+    running_app,
+    started,
+)
 from tests.live_server import free_port
+from tests.services import postgres_admin
 
 
 async def test_unreachable_database_is_503_with_retry_after() -> None:
     app = create_app(make_settings(f"postgresql://postgres@127.0.0.1:{free_port()}/postboard"))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+    async with in_process_client(app, raise_app_exceptions=False) as client:
         response = await client.post("/users/", json={"email": "a@example.com", "password": "long enough"})
     await app.state.database.dispose()
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
-    assert response.json() == {"detail": "The database is unavailable, try again shortly"}
+    assert response.json() == DATABASE_UNAVAILABLE
 
 
 @pytest.mark.parametrize(
@@ -44,8 +49,7 @@ async def test_unexpected_error_is_500_without_details(
         raise error
 
     app.add_api_route("/broken", broken)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+    async with in_process_client(app, raise_app_exceptions=False) as client:
         response = await client.get("/broken")
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal Server Error"}
@@ -54,21 +58,13 @@ async def test_unexpected_error_is_500_without_details(
 
 
 async def test_requests_recover_when_postgresql_drops_every_connection(postgresql_url: str) -> None:
-    app = create_app(make_settings(postgresql_url))
     credentials = {"username": "restart@example.com", "password": "long enough"}
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client,
-    ):
-        try:
-            registered = await client.post("/users/", json={"email": credentials["username"], **credentials})
-            assert registered.status_code == 201
-            await _drop_connections_to(make_url(postgresql_url).database)  # as a database restart does
-            first = await client.post("/login", data=credentials)
-            second = await client.post("/login", data=credentials)
-        finally:
-            await delete_all_rows(app)
+    async with running_app(postgresql_url) as (_, client):
+        registered = await client.post("/users/", json={"email": credentials["username"], **credentials})
+        assert registered.status_code == 201
+        await _drop_connections_to(make_url(postgresql_url).database)  # as a database restart does
+        first = await client.post("/login", data=credentials)
+        second = await client.post("/login", data=credentials)
     # No pre-ping: the request that meets a dead connection may fail, but only with a 503, and the pool
     # replaces its connections so that the next one succeeds.
     assert first.status_code in (200, 503), first.text
@@ -86,11 +82,9 @@ async def test_a_connection_confused_by_its_closing_is_dropped_and_answered_503(
     confused = asyncpg.exceptions.InternalClientError(
         "cannot switch to state 11; another operation is in progress"
     )
-    app = create_app(make_settings(postgresql_url))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client,
+        started(create_app(make_settings(postgresql_url))) as app,
+        in_process_client(app, raise_app_exceptions=False) as client,
     ):
         engine = app.state.database.engine
         async with engine.connect() as connection:
@@ -103,8 +97,7 @@ async def test_a_connection_confused_by_its_closing_is_dropped_and_answered_503(
         connected_again = await client.post(
             "/users/", json={"email": "b@example.com", "password": "long enough"}
         )
-        await delete_all_rows(app)
 
     assert response.status_code == 503, response.text
-    assert response.json() == {"detail": "The database is unavailable, try again shortly"}
+    assert response.json() == DATABASE_UNAVAILABLE
     assert connected_again.status_code == 201, connected_again.text

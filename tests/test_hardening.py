@@ -1,6 +1,5 @@
 """HTTP hardening: security headers, Cache-Control on authenticated answers, the body size cap, and CORS."""
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -11,7 +10,16 @@ from postboard.app import create_app
 from postboard.auth.models import LoginSession
 from postboard.posts.models import PostRow
 from postboard.users.models import User
-from tests.conftest import DEFAULT_PASSWORD, Account, count_rows, make_settings, running_app
+from tests.helpers import (
+    DEFAULT_PASSWORD,
+    Account,
+    body_too_large,
+    count_rows,
+    fresh_email,
+    in_process_client,
+    make_settings,
+    running_app,
+)
 
 DEFAULT_LIMIT = 1024 * 1024
 SMALL_LIMIT = 1000
@@ -20,14 +28,6 @@ APP_ORIGIN = "https://app.example"
 OTHER_ORIGIN = "https://evil.example"
 BAD_TOKEN = {"Authorization": "Bearer not-a-token"}
 SendRequest = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
-
-
-def fresh_email() -> str:
-    return f"user-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def too_large(limit: int) -> dict[str, str]:
-    return {"detail": f"Request body is larger than the limit of {limit} bytes"}
 
 
 def padded(body: bytes, size: int) -> bytes:
@@ -124,8 +124,7 @@ async def test_a_500_carries_the_security_headers(database_url: str) -> None:
         raise RuntimeError("an unexpected failure")
 
     # ServerErrorMiddleware answers 500, then re-raises for the server to log; the transport must not.
-    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
+    async with in_process_client(application, raise_app_exceptions=False) as client:
         response = await client.get("/boom")
 
     assert response.status_code == 500
@@ -211,7 +210,7 @@ async def test_a_body_one_byte_over_the_default_limit_answers_413(
     )
 
     assert response.status_code == 413
-    assert response.json() == too_large(DEFAULT_LIMIT)
+    assert response.json() == body_too_large(DEFAULT_LIMIT)
     # The post inside was valid; it must not have been read, let alone stored.
     assert await count_rows(app, PostRow) == 0
 
@@ -243,7 +242,7 @@ async def test_a_login_form_over_the_limit_answers_413_without_logging_in(
     response = await client.post("/login", data=form)
 
     assert response.status_code == 413
-    assert response.json() == too_large(SMALL_LIMIT)
+    assert response.json() == body_too_large(SMALL_LIMIT)
     assert "access_token" not in response.text
     assert await count_rows(app, LoginSession) == 0
 
@@ -265,7 +264,7 @@ async def test_a_chunked_body_without_content_length_is_cut_off_at_the_limit(
     # The limit had to be enforced by counting, since nothing declared the size.
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
-    assert response.json() == too_large(SMALL_LIMIT)
+    assert response.json() == body_too_large(SMALL_LIMIT)
     assert await count_rows(app, User) == 0
 
 
@@ -297,7 +296,7 @@ async def test_a_declared_length_over_the_limit_is_refused_before_authentication
     response = await client.request(method, path, content=b"{}", headers=headers)
 
     assert response.status_code == 413
-    assert response.json() == too_large(SMALL_LIMIT)
+    assert response.json() == body_too_large(SMALL_LIMIT)
     assert "www-authenticate" not in response.headers
 
 

@@ -19,15 +19,22 @@ from sqlalchemy import make_url
 
 from postboard.app import create_app
 from postboard.migrations import upgrade_to_head
-from tests.conftest import POSTGRES_ADMIN_URL, make_settings, new_postgres_database, skip_without_service
+from tests.helpers import (
+    DEFAULT_PASSWORD,
+    TEST_SECRET_KEY,
+    VOTE_ADDED,
+    bearer,
+    fresh_email,
+    in_process_client,
+    make_settings,
+)
 from tests.live_server import free_port, serving
+from tests.services import POSTGRES_ADMIN_URL, new_postgres_database, skip_without_service
 
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
 SERVER_CONNECTIONS = 2  # per database: far fewer than the app's pools hold, so clients share them
 START_TIMEOUT_SECONDS = 10
 VISITS = 50  # concurrent users, each making ten requests in turn
-PASSWORD = "a long password"
-SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
 
 
 def _pgbouncer_ini(folder: Path, port: int) -> Path:
@@ -115,13 +122,13 @@ def bounced_database(pgbouncer: int) -> Iterator[str]:
 async def visit(client: httpx.AsyncClient) -> None:
     """One user's visit, every answer checked: register, log in, post, read it, vote, read it again, find
     it in the listing, read the account, log out, and be refused."""
-    email = f"visitor-{uuid.uuid4().hex[:12]}@example.com"
-    registered = await client.post("/users/", json={"email": email, "password": PASSWORD})
+    email = fresh_email("visitor")
+    registered = await client.post("/users/", json={"email": email, "password": DEFAULT_PASSWORD})
     assert registered.status_code == 201, registered.text
     user_id = registered.json()["id"]
-    login = await client.post("/login", data={"username": email, "password": PASSWORD})
+    login = await client.post("/login", data={"username": email, "password": DEFAULT_PASSWORD})
     assert login.status_code == 200, login.text
-    auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    auth = bearer(login.json()["access_token"])
 
     title = f"Title {uuid.uuid4().hex}"
     created = await client.post("/posts/", json={"title": title, "content": email}, headers=auth)
@@ -131,7 +138,7 @@ async def visit(client: httpx.AsyncClient) -> None:
 
     await _expect_post(client, auth, post_id, title, votes=0)
     voted = await client.post("/vote/", json={"post_id": post_id, "dir": 1}, headers=auth)
-    assert (voted.status_code, voted.json()) == (201, {"message": "successfully added vote"}), voted.text
+    assert (voted.status_code, voted.json()) == (201, VOTE_ADDED), voted.text
     await _expect_post(client, auth, post_id, title, votes=1)
     listed = await client.get("/posts/", params={"search": title, "limit": 100}, headers=auth)
     assert listed.status_code == 200, listed.text
@@ -165,10 +172,9 @@ async def failed_visits(client: httpx.AsyncClient) -> list[BaseException]:
 
 async def failed_visits_in_process(database_url: str) -> list[BaseException]:
     app = create_app(make_settings(database_url))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client,
+        in_process_client(app, raise_app_exceptions=False) as client,
     ):
         return await failed_visits(client)
 
@@ -193,7 +199,7 @@ def test_serve_migrates_and_answers_right_behind_pgbouncer(pgbouncer: int, tmp_p
         serving(
             tmp_path,
             DATABASE_URL=through_pgbouncer(direct_url, pgbouncer),
-            SECRET_KEY=SECRET_KEY,
+            SECRET_KEY=TEST_SECRET_KEY,
             RATE_LIMITS="off",  # fifty registrations from one address
         ) as (client, _),
     ):

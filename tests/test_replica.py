@@ -18,15 +18,8 @@ from postboard.app import create_app
 from postboard.auth.models import LoginSession
 from postboard.config import normalize_database_url
 from postboard.migrations import upgrade_to_head
-from tests.conftest import (
-    Account,
-    MakeAccount,
-    MakePost,
-    count_rows,
-    delete_all_rows,
-    make_settings,
-    skip_without_service,
-)
+from tests.helpers import Account, MakeAccount, MakePost, count_rows, make_settings, started
+from tests.services import skip_without_service
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +36,8 @@ def cluster() -> Iterator[PrimaryAndReplica]:
 async def app(cluster: PrimaryAndReplica) -> AsyncIterator[FastAPI]:
     """Postboard on the primary, reading from the replica (the `client` and account fixtures use it)."""
     settings = make_settings(cluster.primary_url, database_replica_url=cluster.replica_url)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        try:
-            yield application
-        finally:
-            await delete_all_rows(application)
+    async with started(create_app(settings)) as application:
+        yield application
 
 
 @asynccontextmanager

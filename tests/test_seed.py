@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Executable, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,9 +21,10 @@ from postboard.cli import main
 from postboard.db import Database
 from postboard.models import PostRow, User, Vote
 from postboard.seed import Progress, SeedCounts, seed_database
-from tests.conftest import make_settings, new_postgres_database
+from tests.helpers import bearer, in_process_client, make_settings
 from tests.live_server import run_postboard
 from tests.schema import schema_differences
+from tests.services import new_postgres_database
 
 USERS, POSTS, VOTES = 40, 300, 1500
 SEED = ["seed", "--users", str(USERS), "--posts", str(POSTS), "--votes", str(VOTES)]
@@ -128,16 +128,15 @@ async def test_seeded_users_share_one_password_and_log_in_with_it(seeded: Seeded
     assert len(await fetch(seeded.url, select(User.password_hash).distinct())) == 1
 
     app = create_app(make_settings(seeded.url))
-    transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client,
+        in_process_client(app) as client,
     ):
         for user in (email, f"demo{USERS}@example.com"):
             login = await client.post("/login", data={"username": user, "password": password})
             assert login.status_code == 200, login.text
         token = login.json()["access_token"]
-        page = await client.get("/posts/?limit=100", headers={"Authorization": f"Bearer {token}"})
+        page = await client.get("/posts/?limit=100", headers=bearer(token))
     assert page.status_code == 200
     assert len(page.json()) == 100
     stored = dict(await fetch(seeded.url, select(PostRow.id, PostRow.vote_count)))

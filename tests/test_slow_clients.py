@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import DEFAULT_PASSWORD
 from tests.live_server import serving
 
 HEAD_TIMEOUT_SECONDS = 3
@@ -20,7 +21,6 @@ BODY_TIMEOUT_SECONDS = 3
 MARGIN_SECONDS = 3
 HELLO = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow-client-test\r\n\r\n"
 EMAIL = "slow@example.com"
-PASSWORD = "a long password"
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def test_a_request_head_that_does_not_arrive_in_time_is_cut_off(server: Server, 
 
 
 def test_a_body_sent_one_byte_a_second_is_cut_off_before_it_is_used(server: Server) -> None:
-    body = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
+    body = json.dumps({"email": EMAIL, "password": DEFAULT_PASSWORD}).encode()
     head = (
         b"POST /users/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n" % len(body)
@@ -117,7 +117,7 @@ def test_a_body_sent_one_byte_a_second_is_cut_off_before_it_is_used(server: Serv
 
     assert trickled.closed_after is not None, "the connection was still open"
     assert trickled.answer == b""
-    login = server.client.post("/login", data={"username": EMAIL, "password": PASSWORD})
+    login = server.client.post("/login", data={"username": EMAIL, "password": DEFAULT_PASSWORD})
     assert login.status_code == 403, "the registration must not have been made"
     assert "Traceback" not in server.log_path.read_text()
 

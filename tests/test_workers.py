@@ -2,7 +2,6 @@
 counters through Redis) and what they do not (counters without Redis are per process, as documented)."""
 
 import secrets
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,16 +9,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import new_postgres_database
-from tests.live_server import PASSWORD, register_and_log_in, serving
+from tests.helpers import (
+    DEFAULT_PASSWORD,
+    INVALID_CREDENTIALS,
+    INVALID_REFRESH_TOKEN,
+    INVALID_TOKEN,
+    NEW_PASSWORD,
+    TEST_SECRET_KEY,
+    TOO_MANY_LOGIN_FAILURES,
+    TOO_MANY_REGISTRATIONS,
+    assert_throttled,
+    bearer,
+    fresh_email,
+)
+from tests.live_server import register_and_log_in, serving
+from tests.services import new_postgres_database
 
-NEW_PASSWORD = "another long password"
-SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
-TOO_MANY_LOGIN_FAILURES = {"detail": "Too many failed login attempts, try again later"}
-TOO_MANY_REGISTRATIONS = {"detail": "Too many registrations from this address, try again later"}
-INVALID_TOKEN = {"detail": "Could not validate credentials"}
-INVALID_REFRESH_TOKEN = {"detail": "Invalid or expired refresh token"}
-INVALID_CREDENTIALS = {"detail": "Invalid Credentials"}
 CONNECTED = "Database connection was successful!"
 
 
@@ -45,25 +50,17 @@ def counter_storage(request: pytest.FixtureRequest) -> dict[str, str]:
 @contextmanager
 def two_servers(cwd: Path, database_url: str, **settings: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     """Two `serve` processes at once, each on its own port, on one database and one signing key."""
-    shared = {"DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY, **settings}
+    shared = {"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET_KEY, **settings}
     # One after the other: the second finds the schema migrated instead of racing the first to create it.
     with serving(cwd, **shared) as (a, _), serving(cwd, **shared) as (b, _):
         yield a, b
 
 
-def fresh_email() -> str:
-    return f"user-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def log_in(client: httpx.Client, email: str, password: str = PASSWORD) -> httpx.Response:
+def log_in(client: httpx.Client, email: str, password: str = DEFAULT_PASSWORD) -> httpx.Response:
     return client.post("/login", data={"username": email, "password": password})
 
 
-def tokens(client: httpx.Client, email: str, password: str = PASSWORD) -> dict[str, str]:
+def tokens(client: httpx.Client, email: str, password: str = DEFAULT_PASSWORD) -> dict[str, str]:
     """A successful login's body: access_token and refresh_token."""
     response = log_in(client, email, password)
     assert response.status_code == 200, response.text
@@ -71,7 +68,7 @@ def tokens(client: httpx.Client, email: str, password: str = PASSWORD) -> dict[s
     return body
 
 
-def access_token(client: httpx.Client, email: str, password: str = PASSWORD) -> str:
+def access_token(client: httpx.Client, email: str, password: str = DEFAULT_PASSWORD) -> str:
     return tokens(client, email, password)["access_token"]
 
 
@@ -80,13 +77,7 @@ def me(client: httpx.Client, access_token: str) -> httpx.Response:
 
 
 def register(client: httpx.Client, email: str) -> httpx.Response:
-    return client.post("/users/", json={"email": email, "password": PASSWORD})
-
-
-def assert_throttled(response: httpx.Response, detail: dict[str, str]) -> None:
-    assert response.status_code == 429, response.text
-    assert response.json() == detail
-    assert 1 <= int(response.headers["Retry-After"]) <= 60  # every budget in this module is per minute
+    return client.post("/users/", json={"email": email, "password": DEFAULT_PASSWORD})
 
 
 def assert_revoked(response: httpx.Response) -> None:
@@ -124,7 +115,7 @@ def check_refresh_reuse(a: httpx.Client, b: httpx.Client, email: str) -> None:
 def check_password_change(a: httpx.Client, b: httpx.Client, email: str) -> None:
     on_a, on_b = access_token(a, email), access_token(b, email)
 
-    change = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    change = {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD}
     assert a.put("/users/me/password", json=change, headers=bearer(on_a)).status_code == 204
 
     assert_revoked(me(b, on_a))

@@ -8,12 +8,17 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
 
-from postboard.app import create_app
-from tests.conftest import TEST_SECRET_KEY, Account, MakeAccount, make_settings
-
-INVALID_CREDENTIALS = {"detail": "Invalid Credentials"}
+from tests.helpers import (
+    INVALID_CREDENTIALS,
+    TEST_SECRET_KEY,
+    Account,
+    MakeAccount,
+    bearer,
+    fresh_email,
+    post_login,
+    running_app,
+)
 
 
 def decode(token: str) -> dict[str, Any]:
@@ -23,12 +28,8 @@ def decode(token: str) -> dict[str, Any]:
     return claims
 
 
-async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    return await client.post("/login", data={"username": username, "password": password})
-
-
 async def test_login_answers_a_bearer_token(client: httpx.AsyncClient, alice: Account) -> None:
-    response = await login(client, alice.email, alice.password)
+    response = await post_login(client, alice.email, alice.password)
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -43,9 +44,9 @@ async def test_login_answers_a_bearer_token(client: httpx.AsyncClient, alice: Ac
 
 
 async def test_issued_token_opens_protected_routes(client: httpx.AsyncClient, alice: Account) -> None:
-    token = (await login(client, alice.email, alice.password)).json()["access_token"]
+    token = (await post_login(client, alice.email, alice.password)).json()["access_token"]
 
-    response = await client.get(f"/users/{alice.id}", headers={"Authorization": f"Bearer {token}"})
+    response = await client.get(f"/users/{alice.id}", headers=bearer(token))
 
     assert response.status_code == 200, response.text
     assert response.json()["id"] == alice.id
@@ -83,14 +84,14 @@ async def test_username_in_another_letter_case_logs_in(
 ) -> None:
     account = await make_account(registered)
 
-    response = await login(client, typed, account.password)
+    response = await post_login(client, typed, account.password)
 
     assert response.status_code == 200, response.text
     assert decode(response.json()["access_token"])["user_id"] == account.id
 
 
 async def test_wrong_password_answers_403(client: httpx.AsyncClient, alice: Account) -> None:
-    response = await login(client, alice.email, alice.password + "x")
+    response = await post_login(client, alice.email, alice.password + "x")
 
     assert response.status_code == 403
     assert response.json() == INVALID_CREDENTIALS
@@ -98,14 +99,14 @@ async def test_wrong_password_answers_403(client: httpx.AsyncClient, alice: Acco
 
 
 async def test_password_is_case_sensitive(client: httpx.AsyncClient, alice: Account) -> None:
-    response = await login(client, alice.email, alice.password.upper())
+    response = await post_login(client, alice.email, alice.password.upper())
 
     assert response.status_code == 403
     assert response.json() == INVALID_CREDENTIALS
 
 
 async def test_unknown_email_answers_403(client: httpx.AsyncClient, alice: Account) -> None:
-    response = await login(client, f"nobody-{uuid.uuid4().hex[:8]}@example.com", alice.password)
+    response = await post_login(client, fresh_email("nobody"), alice.password)
 
     assert response.status_code == 403
     assert response.json() == INVALID_CREDENTIALS
@@ -115,7 +116,7 @@ async def test_unknown_email_answers_403(client: httpx.AsyncClient, alice: Accou
 async def test_username_that_is_not_an_email_answers_403(
     client: httpx.AsyncClient, alice: Account, username: str
 ) -> None:
-    response = await login(client, username, alice.password)
+    response = await post_login(client, username, alice.password)
 
     assert response.status_code == 403, response.text
     assert response.json() == INVALID_CREDENTIALS
@@ -124,8 +125,8 @@ async def test_username_that_is_not_an_email_answers_403(
 async def test_unknown_email_and_wrong_password_are_indistinguishable(
     client: httpx.AsyncClient, alice: Account
 ) -> None:
-    wrong_password = await login(client, alice.email, "not alice's password")
-    unknown_email = await login(client, "nobody@example.com", "not alice's password")
+    wrong_password = await post_login(client, alice.email, "not alice's password")
+    unknown_email = await post_login(client, "nobody@example.com", "not alice's password")
 
     assert wrong_password.status_code == unknown_email.status_code == 403
     assert wrong_password.content == unknown_email.content
@@ -176,7 +177,7 @@ async def test_no_body_answers_422(client: httpx.AsyncClient) -> None:
 async def test_nul_in_username_answers_422_not_500(
     client: httpx.AsyncClient, alice: Account, username: str
 ) -> None:
-    response = await login(client, username, alice.password)
+    response = await post_login(client, username, alice.password)
 
     assert response.status_code == 422, response.text
 
@@ -184,7 +185,7 @@ async def test_nul_in_username_answers_422_not_500(
 async def test_nul_in_password_is_a_wrong_password_not_a_server_error(
     client: httpx.AsyncClient, alice: Account
 ) -> None:
-    response = await login(client, alice.email, alice.password + "\x00")
+    response = await post_login(client, alice.email, alice.password + "\x00")
 
     assert response.status_code == 403, response.text
     assert response.json() == INVALID_CREDENTIALS
@@ -193,7 +194,7 @@ async def test_nul_in_password_is_a_wrong_password_not_a_server_error(
 async def test_very_long_password_is_refused_without_server_error(
     client: httpx.AsyncClient, alice: Account
 ) -> None:
-    response = await login(client, alice.email, "p" * 100_000)
+    response = await post_login(client, alice.email, "p" * 100_000)
 
     # Over the 16 KiB a login form may take: refused unread (tests/auth/test_oversized_input.py).
     assert response.status_code == 413, response.text
@@ -217,7 +218,7 @@ async def test_token_is_hs256_with_integer_user_id_and_default_lifetime(
     client: httpx.AsyncClient, alice: Account
 ) -> None:
     before = int(time.time())
-    token = (await login(client, alice.email, alice.password)).json()["access_token"]
+    token = (await post_login(client, alice.email, alice.password)).json()["access_token"]
     after = int(time.time())
 
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
@@ -229,7 +230,7 @@ async def test_token_is_hs256_with_integer_user_id_and_default_lifetime(
 
 
 async def test_token_is_not_signed_with_another_key(client: httpx.AsyncClient, alice: Account) -> None:
-    token = (await login(client, alice.email, alice.password)).json()["access_token"]
+    token = (await post_login(client, alice.email, alice.password)).json()["access_token"]
 
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, "some-other-secret-key-that-is-long-enough", algorithms=["HS256"])
@@ -244,21 +245,18 @@ async def test_each_account_gets_its_own_user_id(
 
 
 @pytest.fixture
-async def short_lived_client(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A second app on the test database whose tokens last 5 minutes (`app` cleans the rows afterwards)."""
-    application = create_app(make_settings(database_url, access_token_expire_minutes=5))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as http_client:
-            yield http_client
+async def short_lived_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A second app on the test database, whose tokens last 5 minutes."""
+    async with running_app(database_url, access_token_expire_minutes=5) as (_, http_client):
+        yield http_client
 
 
 async def test_access_token_expire_minutes_sets_the_lifetime(short_lived_client: httpx.AsyncClient) -> None:
-    email = f"short-{uuid.uuid4().hex[:8]}@example.com"
+    email = fresh_email("short")
     registered = await short_lived_client.post("/users/", json={"email": email, "password": "long enough"})
     assert registered.status_code == 201, registered.text
 
-    response = await login(short_lived_client, email, "long enough")
+    response = await post_login(short_lived_client, email, "long enough")
 
     assert response.status_code == 200, response.text
     claims = decode(response.json()["access_token"])

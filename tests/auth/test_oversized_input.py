@@ -15,13 +15,24 @@ import pytest
 
 from postboard.auth import passwords
 from postboard.users import emails
-from tests.conftest import TEST_SECRET_KEY, Account, running_app
+from tests.forged_tokens import unverified_claims
+from tests.helpers import (
+    DEFAULT_PASSWORD,
+    INVALID_CREDENTIALS,
+    INVALID_TOKEN,
+    TEST_SECRET_KEY,
+    Account,
+    bearer,
+    body_too_large,
+    running_app,
+)
 
 # The attack as reported: 1 MB that an email validator works hard on.
 HUGE_USERNAME = "a." * 520_000 + "@example.com"
 # Long enough for the validator to work at, and within the 16 KiB that anonymous routes take.
 LONG_USERNAME = "a." * 5_000 + "@example.com"
-PASSWORD = "a perfectly fine password"
+# What the anonymous routes (login, registration, refresh) answer past their 16 KiB.
+TOO_LARGE = body_too_large(16_384)
 
 
 @pytest.fixture
@@ -55,17 +66,17 @@ def field_too_long(response: httpx.Response, field: str) -> None:
 async def test_the_reported_attack_is_refused_unread(
     client: httpx.AsyncClient, alice: Account, costly_calls: list[str]
 ) -> None:
-    response = await client.post("/login", data={"username": HUGE_USERNAME, "password": PASSWORD})
+    response = await client.post("/login", data={"username": HUGE_USERNAME, "password": DEFAULT_PASSWORD})
 
     assert response.status_code == 413, response.text[:300]
-    assert response.json() == {"detail": "Request body is larger than the limit of 16384 bytes"}
+    assert response.json() == TOO_LARGE
     assert costly_calls == []
 
 
 async def test_an_overlong_username_is_refused_before_any_parsing(
     client: httpx.AsyncClient, alice: Account, costly_calls: list[str]
 ) -> None:
-    response = await client.post("/login", data={"username": LONG_USERNAME, "password": PASSWORD})
+    response = await client.post("/login", data={"username": LONG_USERNAME, "password": DEFAULT_PASSWORD})
 
     field_too_long(response, "username")
     assert costly_calls == []
@@ -88,7 +99,7 @@ async def test_longest_allowed_username_and_password_still_get_their_answer(
     response = await client.post("/login", data={"username": username, "password": "p" * 256})
 
     assert response.status_code == 403, response.text
-    assert response.json() == {"detail": "Invalid Credentials"}
+    assert response.json() == INVALID_CREDENTIALS
 
 
 async def test_an_overlong_refresh_token_is_refused_unparsed(
@@ -103,14 +114,14 @@ async def test_an_overlong_bearer_token_is_refused_without_decoding(
     client: httpx.AsyncClient, alice: Account, costly_calls: list[str]
 ) -> None:
     # Signed with our key, so that only its length can stop it before PyJWT decodes it.
-    claims = jwt.decode(alice.token, options={"verify_signature": False})
+    claims = unverified_claims(alice.token)
     huge = jwt.encode({**claims, "padding": "e" * 60_000}, TEST_SECRET_KEY, algorithm="HS256")
     costly_calls.clear()
 
-    response = await client.get("/users/me", headers={"Authorization": f"Bearer {huge}"})
+    response = await client.get("/users/me", headers=bearer(huge))
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "Could not validate credentials"}
+    assert response.json() == INVALID_TOKEN
     assert costly_calls == []
 
 
@@ -130,10 +141,12 @@ async def throttled(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 async def spend_budgets(client: httpx.AsyncClient) -> None:
     for attempt in range(2):
-        login = await client.post("/login", data={"username": "nobody@example.com", "password": PASSWORD})
+        login = await client.post(
+            "/login", data={"username": "nobody@example.com", "password": DEFAULT_PASSWORD}
+        )
         assert login.status_code == 403, login.text
         email = f"new-{attempt}@example.com"
-        registration = await client.post("/users/", json={"email": email, "password": PASSWORD})
+        registration = await client.post("/users/", json={"email": email, "password": DEFAULT_PASSWORD})
         assert registration.status_code == 201, registration.text
         refresh = await client.post("/token/refresh", json={"refresh_token": "made.up"})
         assert refresh.status_code == 401, refresh.text
@@ -170,7 +183,6 @@ SMALL_BODY_ROUTES = {
     "/users": "application/json",
     "/token/refresh": "application/json",
 }
-TOO_LARGE = {"detail": "Request body is larger than the limit of 16384 bytes"}
 
 
 async def chunks(body: bytes) -> AsyncIterator[bytes]:

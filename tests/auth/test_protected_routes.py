@@ -1,11 +1,6 @@
 """Contract "Authentication of protected routes": every route that needs a bearer token refuses alike."""
 
-import base64
-import hashlib
-import hmac
-import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +11,23 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from tests.conftest import TEST_SECRET_KEY, Account, MakeAccount, MakePost
+from tests.forged_tokens import (
+    OTHER_KEY,
+    hand_signed,
+    live_claims,
+    tampered_payload,
+    tampered_signature,
+    unsigned,
+)
+from tests.helpers import (
+    INVALID_TOKEN,
+    NOT_AUTHENTICATED,
+    Account,
+    MakeAccount,
+    MakePost,
+    bearer,
+)
 
-NOT_AUTHENTICATED = {"detail": "Not authenticated"}
-INVALID_TOKEN = {"detail": "Could not validate credentials"}
-OTHER_KEY = "another-secret-key-that-is-also-long-enough"
 POST_BODY = {"title": "A title", "content": "Some content"}
 
 
@@ -69,53 +76,6 @@ async def call(
     )
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_json(value: Any) -> str:
-    return b64url(json.dumps(value, separators=(",", ":")).encode())
-
-
-def valid_claims(account: Account, as_user: int | None = None, **overrides: Any) -> dict[str, Any]:
-    """Valid claims of the account's live login session, naming `as_user` (the account by default);
-    an override of `...` removes the claim."""
-    user_id = account.id if as_user is None else as_user
-    issued_at = int(time.time())
-    login_session_id = jwt.decode(account.token, options={"verify_signature": False})["sid"]
-    claims: dict[str, Any] = {
-        "sub": str(user_id),
-        "user_id": user_id,
-        "iat": issued_at,
-        "exp": issued_at + 1800,
-        "jti": uuid.uuid4().hex,
-        "sid": login_session_id,
-        "type": "access",
-    }
-    claims.update(overrides)
-    return {name: value for name, value in claims.items() if value is not ...}
-
-
-def signed(
-    claims: dict[str, Any], key: str = TEST_SECRET_KEY, alg: str = "HS256", hash_name: str = "sha256"
-) -> str:
-    """A token built by hand: any `alg` in the header, HMAC-signed with `key` and `hash_name`."""
-    signing_input = f"{b64url_json({'alg': alg, 'typ': 'JWT'})}.{b64url_json(claims)}"
-    signature = hmac.new(key.encode(), signing_input.encode(), getattr(hashlib, hash_name)).digest()
-    return f"{signing_input}.{b64url(signature)}"
-
-
-def tampered_payload(account: Account) -> str:
-    header, _payload, signature = account.token.split(".")
-    forged = b64url_json({**jwt.decode(account.token, options={"verify_signature": False}), "exp": 2**40})
-    return f"{header}.{forged}.{signature}"
-
-
-def tampered_signature(account: Account) -> str:
-    header, payload, signature = account.token.split(".")
-    return f"{header}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
-
-
 # Each is a valid token for an existing user with one defect, so that only the defect can be refused.
 BAD_TOKENS: dict[str, Callable[[Account], str]] = {
     "garbage": lambda _account: "garbage",
@@ -124,21 +84,19 @@ BAD_TOKENS: dict[str, Callable[[Account], str]] = {
     "signature-stripped": lambda account: account.token.rsplit(".", 1)[0] + ".",
     "tampered-payload": tampered_payload,
     "tampered-signature": tampered_signature,
-    "expired": lambda account: signed(
-        valid_claims(account, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+    "expired": lambda account: hand_signed(
+        live_claims(account, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
     ),
-    "alg-none": lambda account: (
-        f"{b64url_json({'alg': 'none', 'typ': 'JWT'})}.{b64url_json(valid_claims(account))}."
-    ),
-    "wrong-key": lambda account: jwt.encode(valid_claims(account), OTHER_KEY, algorithm="HS256"),
-    "hs512": lambda account: signed(valid_claims(account), alg="HS512", hash_name="sha512"),
-    "rs256-header": lambda account: signed(valid_claims(account), alg="RS256"),
-    "missing-user-id": lambda account: signed(valid_claims(account, user_id=...)),
-    "missing-exp": lambda account: signed(valid_claims(account, exp=...)),
-    "string-user-id": lambda account: signed(valid_claims(account, user_id=str(account.id))),
-    "unknown-user": lambda account: signed(valid_claims(account, account.id + 10_000)),
-    "huge-user-id": lambda account: signed(valid_claims(account, 10**30)),
-    "negative-user-id": lambda account: signed(valid_claims(account, -1)),
+    "alg-none": lambda account: unsigned(live_claims(account)),
+    "wrong-key": lambda account: jwt.encode(live_claims(account), OTHER_KEY, algorithm="HS256"),
+    "hs512": lambda account: hand_signed(live_claims(account), alg="HS512"),
+    "rs256-header": lambda account: hand_signed(live_claims(account), alg="RS256"),
+    "missing-user-id": lambda account: hand_signed(live_claims(account, user_id=...)),
+    "missing-exp": lambda account: hand_signed(live_claims(account, exp=...)),
+    "string-user-id": lambda account: hand_signed(live_claims(account, user_id=str(account.id))),
+    "unknown-user": lambda account: hand_signed(live_claims(account, account.id + 10_000)),
+    "huge-user-id": lambda account: hand_signed(live_claims(account, 10**30)),
+    "negative-user-id": lambda account: hand_signed(live_claims(account, -1)),
 }
 
 
@@ -225,9 +183,7 @@ async def test_a_token_built_like_the_bad_ones_but_without_a_defect_is_accepted(
     client: httpx.AsyncClient, alice: Account
 ) -> None:
     # The control: each bad token above is refused for its defect, not for how the test builds it.
-    response = await client.get(
-        "/users/me", headers={"Authorization": f"Bearer {signed(valid_claims(alice))}"}
-    )
+    response = await client.get("/users/me", headers=bearer(hand_signed(live_claims(alice))))
 
     assert response.status_code == 200, response.text
     assert response.json()["id"] == alice.id
@@ -237,7 +193,7 @@ async def test_a_token_built_like_the_bad_ones_but_without_a_defect_is_accepted(
 async def test_invalid_token_answers_401_could_not_validate_credentials(
     client: httpx.AsyncClient, alice: Account, alice_post: int, kind: str
 ) -> None:
-    headers = {"Authorization": f"Bearer {BAD_TOKENS[kind](alice)}"}
+    headers = bearer(BAD_TOKENS[kind](alice))
 
     for route in ROUTES:
         response = await call(client, route, alice_post, alice.id, headers)
@@ -293,7 +249,7 @@ async def test_bad_body_without_token_answers_401_not_422(
         route.method,
         url,
         content=content,
-        headers={"Content-Type": content_type, "Authorization": f"Bearer {tampered_signature(alice)}"},
+        headers={"Content-Type": content_type, **bearer(tampered_signature(alice))},
     )
     good_token = await client.request(
         route.method, url, content=content, headers={"Content-Type": content_type, **alice.headers}

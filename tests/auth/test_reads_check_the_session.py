@@ -10,9 +10,16 @@ import pytest
 from fastapi import FastAPI
 
 from postboard.db import recorded_statements
-from tests.conftest import TEST_SECRET_KEY, Account, MakeAccount, MakePost
-
-INVALID_TOKEN = {"detail": "Could not validate credentials"}
+from tests.forged_tokens import OTHER_KEY
+from tests.helpers import (
+    INVALID_TOKEN,
+    NOT_AUTHENTICATED,
+    TEST_SECRET_KEY,
+    Account,
+    MakeAccount,
+    MakePost,
+    bearer,
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ def token(account: Account, key: str = TEST_SECRET_KEY, **changes: object) -> st
 
 REFUSED_TOKENS: dict[str, Callable[[Account], str]] = {
     "garbage": lambda _account: "garbage",
-    "another key": lambda account: token(account, key="another-secret-key-that-is-long-enough"),
+    "another key": lambda account: token(account, key=OTHER_KEY),
     "tampered": lambda account: account.token[:-2] + ("AA" if not account.token.endswith("AA") else "BB"),
     "expired": lambda account: token(account, exp=1_000_000_000),
     "unstorable user id": lambda account: token(account, user_id=2**40, sub=str(2**40)),
@@ -109,7 +116,7 @@ REFUSED_TOKENS: dict[str, Callable[[Account], str]] = {
 async def test_a_refused_token_costs_no_statement(
     client: httpx.AsyncClient, app: FastAPI, alice: Account, kind: str, method: str, path: str
 ) -> None:
-    headers = {"Authorization": f"Bearer {REFUSED_TOKENS[kind](alice)}"}
+    headers = bearer(REFUSED_TOKENS[kind](alice))
 
     with recorded_statements(app.state.database) as statements:
         response = await client.request(method, path, json={"title": "t", "content": "c"}, headers=headers)
@@ -124,7 +131,7 @@ async def test_a_missing_token_costs_no_statement(client: httpx.AsyncClient, app
         response = await client.get("/posts/")
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "Not authenticated"}
+    assert response.json() == NOT_AUTHENTICATED
     assert statements == []
 
 

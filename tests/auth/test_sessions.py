@@ -6,11 +6,8 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import bcrypt
 import httpx
@@ -19,19 +16,32 @@ from fastapi import FastAPI
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import insert, select, update
 
-from postboard.app import create_app
 from postboard.auth.models import LoginSession, RetiredRefreshToken
 from postboard.orm import utc_now
 from postboard.users.models import User
-from tests.conftest import Account, MakeAccount, TokenPair, count_rows, log_in, make_settings, refresh_pair
+from tests.helpers import (
+    DEFAULT_PASSWORD,
+    INVALID_CREDENTIALS,
+    INVALID_REFRESH_TOKEN,
+    INVALID_TOKEN,
+    NOT_AUTHENTICATED,
+    Account,
+    MakeAccount,
+    TokenPair,
+    bearer,
+    count_rows,
+    fresh_email,
+    log_in,
+    post_login,
+    refresh,
+    refresh_pair,
+    register_account,
+    register_and_log_in,
+    running_app,
+)
 
-NOT_AUTHENTICATED = {"detail": "Not authenticated"}
-INVALID_TOKEN = {"detail": "Could not validate credentials"}
-INVALID_REFRESH_TOKEN = {"detail": "Invalid or expired refresh token"}
-INVALID_CREDENTIALS = {"detail": "Invalid Credentials"}
 CURRENT_ARGON2_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$"
 BCRYPT_MAX_BYTES = 72
-PASSWORD = "a perfectly fine password"
 # The password behind the hash the app verifies for unknown accounts (postboard/auth/passwords.py).
 APP_DUMMY_PASSWORD = "an unguessable dummy password for unknown accounts"
 AN_HOUR_AGO = timedelta(hours=-1)
@@ -45,33 +55,14 @@ class StoredSession:
     refresh_token_expires_at: datetime
 
 
-def fresh_email(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-
-
 def tokens_of(response: httpx.Response) -> TokenPair:
     assert response.status_code == 200, response.text
     body = response.json()
     return TokenPair(body["access_token"], body["refresh_token"])
 
 
-async def post_login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
-    return await client.post("/login", data={"username": email, "password": password})
-
-
 async def start_session(client: httpx.AsyncClient, account: Account) -> TokenPair:
     return await log_in(client, account.email, account.password)
-
-
-async def register(client: httpx.AsyncClient, email: str, password: str) -> int:
-    response = await client.post("/users/", json={"email": email, "password": password})
-    assert response.status_code == 201, response.text
-    user_id: int = response.json()["id"]
-    return user_id
-
-
-async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
-    return await client.post("/token/refresh", json={"refresh_token": refresh_token})
 
 
 async def access_status(client: httpx.AsyncClient, tokens: TokenPair) -> int:
@@ -138,16 +129,6 @@ def course_hash(password: str | bytes) -> str:
     return bcrypt.hashpw(secret[:BCRYPT_MAX_BYTES], bcrypt.gensalt(12)).decode()
 
 
-@asynccontextmanager
-async def app_with(database_url: str, **overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """Another app on the test database; the test also takes the `app` fixture, which empties the tables."""
-    application = create_app(make_settings(database_url, **overrides))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
-            yield application, client
-
-
 def assert_not_stored_by_caches(response: httpx.Response) -> None:
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["pragma"] == "no-cache"
@@ -173,11 +154,11 @@ async def test_login_answers_expires_in_a_refresh_token_and_no_store_headers(
 
 
 async def test_expires_in_follows_access_token_expire_minutes(app: FastAPI, database_url: str) -> None:
-    async with app_with(database_url, access_token_expire_minutes=5) as (_short_lived, client):
+    async with running_app(database_url, access_token_expire_minutes=5) as (_short_lived, client):
         email = fresh_email()
-        await register(client, email, PASSWORD)
+        await register_account(client, email)
 
-        response = await post_login(client, email, PASSWORD)
+        response = await post_login(client, email, DEFAULT_PASSWORD)
 
     assert response.status_code == 200, response.text
     assert response.json()["expires_in"] == 5 * 60
@@ -233,7 +214,7 @@ async def test_two_logins_are_independent_sessions(
 async def test_a_login_past_the_session_cap_ends_the_oldest_session(
     app: FastAPI, database_url: str, alice: Account
 ) -> None:
-    async with app_with(database_url, max_sessions_per_account=3) as (_application, client):
+    async with running_app(database_url, max_sessions_per_account=3) as (_application, client):
         sessions = [await start_session(client, alice) for _ in range(3)]
         of_alice = LoginSession.user_id == alice.id
         assert await count_rows(app, LoginSession, of_alice) == 3  # alice's first login was one of them
@@ -249,7 +230,7 @@ async def test_a_login_past_the_session_cap_ends_the_oldest_session(
 async def test_logins_past_the_cap_leave_the_cap_even_when_concurrent(
     app: FastAPI, database_url: str, alice: Account
 ) -> None:
-    async with app_with(database_url, max_sessions_per_account=2) as (_application, client):
+    async with running_app(database_url, max_sessions_per_account=2) as (_application, client):
         responses = await asyncio.gather(*(post_login(client, alice.email, alice.password) for _ in range(6)))
 
         assert [response.status_code for response in responses] == [200] * 6
@@ -409,7 +390,7 @@ async def test_unknown_session_id_answers_401(
 async def test_refresh_token_is_not_a_bearer_token(client: httpx.AsyncClient, alice: Account) -> None:
     tokens = await start_session(client, alice)
 
-    response = await client.get("/users/me", headers={"Authorization": f"Bearer {tokens.refresh}"})
+    response = await client.get("/users/me", headers=bearer(tokens.refresh))
 
     assert response.status_code == 401, response.text
     assert response.json() == INVALID_TOKEN
@@ -500,10 +481,9 @@ async def test_session_past_its_absolute_expiry_refuses_access_and_refresh(
 
 
 async def test_refresh_token_never_outlives_its_session(app: FastAPI, database_url: str) -> None:
-    async with app_with(database_url, session_max_days=1, refresh_token_expire_days=14) as (short, client):
+    async with running_app(database_url, session_max_days=1, refresh_token_expire_days=14) as (short, client):
         email = fresh_email()
-        await register(client, email, PASSWORD)
-        tokens = await log_in(client, email, PASSWORD)
+        tokens = await register_and_log_in(client, email)
         at_login = await stored_session(short, tokens.login_session_id)
         renewed = await refresh_pair(client, tokens.refresh)
         at_refresh = await stored_session(short, renewed.login_session_id)
@@ -589,15 +569,15 @@ async def test_course_bcrypt_hash_logs_in_and_is_replaced_by_argon2id(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     email = fresh_email("course")
-    user_id = await insert_user(app, email, course_hash(PASSWORD))
+    user_id = await insert_user(app, email, course_hash(DEFAULT_PASSWORD))
     assert (await stored_password_hash(app, user_id)).startswith("$2b$12$")
 
-    response = await post_login(client, email, PASSWORD)
+    response = await post_login(client, email, DEFAULT_PASSWORD)
 
     assert response.status_code == 200, response.text
     upgraded = await stored_password_hash(app, user_id)
     assert upgraded.startswith(CURRENT_ARGON2_PREFIX)
-    assert (await post_login(client, email, PASSWORD)).status_code == 200
+    assert (await post_login(client, email, DEFAULT_PASSWORD)).status_code == 200
     # A current hash is left as it is.
     assert await stored_password_hash(app, user_id) == upgraded
 
@@ -606,10 +586,10 @@ async def test_wrong_password_against_a_bcrypt_hash_answers_403_and_keeps_the_ha
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     email = fresh_email("course")
-    original = course_hash(PASSWORD)
+    original = course_hash(DEFAULT_PASSWORD)
     user_id = await insert_user(app, email, original)
 
-    response = await post_login(client, email, PASSWORD + "!")
+    response = await post_login(client, email, DEFAULT_PASSWORD + "!")
 
     assert response.status_code == 403, response.text
     assert response.json() == INVALID_CREDENTIALS
@@ -638,16 +618,16 @@ async def test_long_password_behind_a_72_byte_course_hash_is_then_stored_in_full
 async def test_argon2_hash_with_weaker_parameters_is_upgraded(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    weak = Argon2Hasher(memory_cost=8192, time_cost=1, parallelism=1).hash(PASSWORD)
+    weak = Argon2Hasher(memory_cost=8192, time_cost=1, parallelism=1).hash(DEFAULT_PASSWORD)
     assert weak.startswith("$argon2id$v=19$m=8192,t=1,p=1$")
     email = fresh_email("weak")
     user_id = await insert_user(app, email, weak)
 
-    response = await post_login(client, email, PASSWORD)
+    response = await post_login(client, email, DEFAULT_PASSWORD)
 
     assert response.status_code == 200, response.text
     assert (await stored_password_hash(app, user_id)).startswith(CURRENT_ARGON2_PREFIX)
-    assert (await post_login(client, email, PASSWORD)).status_code == 200
+    assert (await post_login(client, email, DEFAULT_PASSWORD)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -655,11 +635,11 @@ async def test_argon2_hash_with_weaker_parameters_is_upgraded(
     [
         # A plaintext "hash": typing it must not log in.
         ("plaintext-password", "plaintext-password"),
-        ("$1$saltsalt$qjXMvbEw8oaL.CzflDugX/", PASSWORD),  # md5-crypt
-        ("pbkdf2_sha256$600000$salt$aGFzaA==", PASSWORD),  # Django
-        ("$2b$12$truncated", PASSWORD),
-        ("$argon2id$v=19$m=19456,t=2,p=1$truncated", PASSWORD),
-        pytest.param("$2b$12$" + "a" * 53, PASSWORD, id="bcrypt-shaped-with-an-undecodable-salt"),
+        ("$1$saltsalt$qjXMvbEw8oaL.CzflDugX/", DEFAULT_PASSWORD),  # md5-crypt
+        ("pbkdf2_sha256$600000$salt$aGFzaA==", DEFAULT_PASSWORD),  # Django
+        ("$2b$12$truncated", DEFAULT_PASSWORD),
+        ("$argon2id$v=19$m=19456,t=2,p=1$truncated", DEFAULT_PASSWORD),
+        pytest.param("$2b$12$" + "a" * 53, DEFAULT_PASSWORD, id="bcrypt-shaped-with-an-undecodable-salt"),
         pytest.param("", APP_DUMMY_PASSWORD, id="empty-hash-with-the-dummy-password"),
     ],
 )
@@ -691,7 +671,7 @@ async def run_scenario(client: httpx.AsyncClient) -> Scenario:
     password, log in again and log out."""
     email = fresh_email("logged")
     password, new_password, wrong_password = (f"{name}-{uuid.uuid4().hex}" for name in ("pw", "new", "wrong"))
-    user_id = await register(client, email, password)
+    user_id = await register_account(client, email, password)
     first = await log_in(client, email, password)
     assert (await post_login(client, email, wrong_password)).status_code == 403
     assert (await post_login(client, fresh_email("nobody"), wrong_password)).status_code == 403

@@ -17,17 +17,33 @@ from fastapi import FastAPI
 from postboard.app import create_app
 from postboard.auth import passwords
 from postboard.users.models import User
-from tests.conftest import Account, count_rows, delete_all_rows, make_settings
+from tests.helpers import (
+    DEFAULT_PASSWORD,
+    INVALID_CREDENTIALS,
+    TOO_MANY_LOGIN_FAILURES,
+    TOO_MANY_REGISTRATIONS,
+    Account,
+    assert_throttled,
+    bearer,
+    count_rows,
+    fresh_email,
+    in_process_client,
+    make_settings,
+    post_login,
+    refresh,
+    refresh_pair,
+    register,
+    register_and_log_in,
+    retry_after,
+    running_app,
+    started,
+)
 
-PASSWORD = "a perfectly fine password"
 WRONG_PASSWORD = "not the password at all"
 LOCAL = "127.0.0.1"  # httpx.ASGITransport's default peer
 ELSEWHERE = "10.0.0.9"
-TOO_MANY_LOGIN_FAILURES = {"detail": "Too many failed login attempts, try again later"}
-TOO_MANY_REGISTRATIONS = {"detail": "Too many registrations from this address, try again later"}
 TOO_MANY_REFRESH_FAILURES = {"detail": "Too many invalid refresh tokens from this address, try again later"}
 TOO_MANY_EMAIL_CHANGES = {"detail": "Too many email changes on this account, try again later"}
-INVALID_CREDENTIALS = {"detail": "Invalid Credentials"}
 # Budgets no test reaches unless it sets a small one itself.
 GENEROUS_BUDGETS = {
     "login_limit_per_account": "1000/minute",
@@ -37,10 +53,6 @@ GENEROUS_BUDGETS = {
     "email_change_limit_per_account": "1000/minute",
     "refresh_limit_per_address": "1000/minute",
 }
-
-
-def fresh_email(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
 
 
 class Harness:
@@ -55,15 +67,10 @@ class Harness:
         settings = make_settings(
             self.database_url, **{"rate_limits": True, **GENEROUS_BUDGETS, **self.storage, **overrides}
         )
-        app = create_app(settings)
-        await self.stack.enter_async_context(app.router.lifespan_context(app))
-        self.stack.push_async_callback(delete_all_rows, app)  # runs before the lifespan ends
-        return app
+        return await self.stack.enter_async_context(started(create_app(settings)))
 
     async def connect(self, app: FastAPI, address: str = LOCAL) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=(address, 1234))
-        client = httpx.AsyncClient(transport=transport, base_url="http://postboard.test")
-        return await self.stack.enter_async_context(client)
+        return await self.stack.enter_async_context(in_process_client(app, client=(address, 1234)))
 
     async def client(self, **overrides: Any) -> httpx.AsyncClient:
         return await self.connect(await self.start(**overrides))
@@ -83,16 +90,6 @@ async def harness(database_url: str, storage: dict[str, str]) -> AsyncIterator[H
         yield Harness(database_url, storage, stack)
 
 
-async def login(
-    client: httpx.AsyncClient, email: str, password: str, headers: dict[str, str] | None = None
-) -> httpx.Response:
-    return await client.post("/login", data={"username": email, "password": password}, headers=headers)
-
-
-async def register(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/users/", json={"email": email, "password": password})
-
-
 async def registered(client: httpx.AsyncClient, email: str | None = None) -> str:
     """A new account's email."""
     email = email or fresh_email()
@@ -103,24 +100,9 @@ async def registered(client: httpx.AsyncClient, email: str | None = None) -> str
 
 async def fail_logins(client: httpx.AsyncClient, email: str, times: int) -> None:
     for _ in range(times):
-        response = await login(client, email, WRONG_PASSWORD)
+        response = await post_login(client, email, WRONG_PASSWORD)
         assert response.status_code == 403, response.text
         assert response.json() == INVALID_CREDENTIALS
-
-
-def retry_after(response: httpx.Response) -> int:
-    value = response.headers["retry-after"]
-    assert value.isdigit(), value
-    return int(value)
-
-
-def assert_throttled(
-    response: httpx.Response, body: dict[str, str], min_seconds: int = 1, max_seconds: int = 60
-) -> None:
-    assert response.status_code == 429, response.text
-    assert response.json() == body
-    assert min_seconds <= retry_after(response) <= max_seconds
-    assert "access_token" not in response.text
 
 
 def auth_records(caplog: pytest.LogCaptureFixture, event: str) -> list[logging.LogRecord]:
@@ -135,8 +117,8 @@ async def test_spent_account_budget_answers_429_even_to_the_right_password(harne
     alice = await registered(client)
     await fail_logins(client, alice, 3)
 
-    right_password = await login(client, alice, PASSWORD)
-    wrong_password = await login(client, alice, WRONG_PASSWORD)
+    right_password = await post_login(client, alice, DEFAULT_PASSWORD)
+    wrong_password = await post_login(client, alice, WRONG_PASSWORD)
 
     assert_throttled(right_password, TOO_MANY_LOGIN_FAILURES)
     assert_throttled(wrong_password, TOO_MANY_LOGIN_FAILURES)
@@ -146,13 +128,13 @@ async def test_spent_account_budget_leaves_other_accounts_alone(harness: Harness
     client = await harness.client(login_limit_per_account="3/minute")
     alice, bob = await registered(client), await registered(client)
     await fail_logins(client, alice, 3)
-    assert (await login(client, alice, PASSWORD)).status_code == 429
+    assert (await post_login(client, alice, DEFAULT_PASSWORD)).status_code == 429
 
     # Bob keeps his whole budget: three failures, and his password still works.
     await fail_logins(client, bob, 3)
-    assert_throttled(await login(client, bob, PASSWORD), TOO_MANY_LOGIN_FAILURES)
+    assert_throttled(await post_login(client, bob, DEFAULT_PASSWORD), TOO_MANY_LOGIN_FAILURES)
     carol = await registered(client)
-    assert (await login(client, carol, PASSWORD)).status_code == 200
+    assert (await post_login(client, carol, DEFAULT_PASSWORD)).status_code == 200
 
 
 async def test_throttled_attempt_verifies_no_password(
@@ -172,7 +154,7 @@ async def test_throttled_attempt_verifies_no_password(
     assert len(verified) == 3
 
     for _ in range(3):
-        assert_throttled(await login(client, alice, PASSWORD), TOO_MANY_LOGIN_FAILURES)
+        assert_throttled(await post_login(client, alice, DEFAULT_PASSWORD), TOO_MANY_LOGIN_FAILURES)
 
     # No hashing at all once throttled: the limiter, not the password, decides.
     assert len(verified) == 3
@@ -186,14 +168,14 @@ async def test_throttling_is_logged_as_an_auth_event(
     await fail_logins(client, alice, 2)
     caplog.set_level(logging.INFO, logger="postboard.auth")
 
-    assert (await login(client, alice, PASSWORD)).status_code == 429
+    assert (await post_login(client, alice, DEFAULT_PASSWORD)).status_code == 429
 
     [record] = auth_records(caplog, "throttled")
     assert record.levelno == logging.WARNING
     assert getattr(record, "address", None) == LOCAL
     assert isinstance(getattr(record, "user_id", None), int)
     assert not auth_records(caplog, "login_succeeded")
-    assert PASSWORD not in caplog.text
+    assert DEFAULT_PASSWORD not in caplog.text
 
 
 # --- No enumeration through the limiter -------------------------------------------------------------------
@@ -209,8 +191,8 @@ async def test_unknown_and_known_emails_are_throttled_identically(harness: Harne
     known = await registered(client)
     unknown = fresh_email("nobody")
 
-    known_answers = [await login(client, known, WRONG_PASSWORD) for _ in range(5)]
-    unknown_answers = [await login(client, unknown, WRONG_PASSWORD) for _ in range(5)]
+    known_answers = [await post_login(client, known, WRONG_PASSWORD) for _ in range(5)]
+    unknown_answers = [await post_login(client, unknown, WRONG_PASSWORD) for _ in range(5)]
 
     assert [r.status_code for r in known_answers] == [403, 403, 403, 429, 429]
     assert [r.status_code for r in unknown_answers] == [403, 403, 403, 429, 429]
@@ -232,8 +214,8 @@ async def test_email_letter_case_variants_share_one_budget(harness: Harness, exi
     await fail_logins(client, "alice@example.com", 1)
     await fail_logins(client, "ALICE@EXAMPLE.COM", 1)
 
-    assert_throttled(await login(client, "alice@example.com", PASSWORD), TOO_MANY_LOGIN_FAILURES)
-    assert_throttled(await login(client, "aLiCe@eXaMpLe.CoM", PASSWORD), TOO_MANY_LOGIN_FAILURES)
+    assert_throttled(await post_login(client, "alice@example.com", DEFAULT_PASSWORD), TOO_MANY_LOGIN_FAILURES)
+    assert_throttled(await post_login(client, "aLiCe@eXaMpLe.CoM", DEFAULT_PASSWORD), TOO_MANY_LOGIN_FAILURES)
 
 
 # --- Several windows, and what a successful login does ----------------------------------------------------
@@ -244,7 +226,7 @@ async def test_hour_budget_applies_under_a_generous_minute_budget(harness: Harne
     alice = await registered(client)
     await fail_logins(client, alice, 4)
 
-    response = await login(client, alice, PASSWORD)
+    response = await post_login(client, alice, DEFAULT_PASSWORD)
 
     # The hour's window is the one that is spent, so the wait is longer than a minute.
     assert_throttled(response, TOO_MANY_LOGIN_FAILURES, min_seconds=61, max_seconds=3600)
@@ -255,10 +237,12 @@ async def test_successful_login_does_not_reset_the_budget(harness: Harness) -> N
     alice = await registered(client)
 
     await fail_logins(client, alice, 2)
-    assert (await login(client, alice, PASSWORD)).status_code == 200
+    assert (await post_login(client, alice, DEFAULT_PASSWORD)).status_code == 200
     await fail_logins(client, alice, 2)
 
-    assert_throttled(await login(client, alice, PASSWORD), TOO_MANY_LOGIN_FAILURES, max_seconds=3600)
+    assert_throttled(
+        await post_login(client, alice, DEFAULT_PASSWORD), TOO_MANY_LOGIN_FAILURES, max_seconds=3600
+    )
 
 
 async def test_successful_logins_spend_no_budget(harness: Harness) -> None:
@@ -266,13 +250,13 @@ async def test_successful_logins_spend_no_budget(harness: Harness) -> None:
     alice = await registered(client)
 
     for _ in range(5):
-        response = await login(client, alice, PASSWORD)
+        response = await post_login(client, alice, DEFAULT_PASSWORD)
         assert response.status_code == 200, response.text
         assert "access_token" in response.json()
 
     # The whole budget is still there: two failures before the 429.
     await fail_logins(client, alice, 2)
-    assert_throttled(await login(client, alice, PASSWORD), TOO_MANY_LOGIN_FAILURES)
+    assert_throttled(await post_login(client, alice, DEFAULT_PASSWORD), TOO_MANY_LOGIN_FAILURES)
 
 
 # --- Failed logins per address ----------------------------------------------------------------------------
@@ -286,14 +270,14 @@ async def test_spent_address_budget_answers_429_whatever_the_account(harness: Ha
     for _ in range(4):
         await fail_logins(local, fresh_email("guess"), 1)
 
-    assert_throttled(await login(local, fresh_email("guess"), WRONG_PASSWORD), TOO_MANY_LOGIN_FAILURES)
-    assert_throttled(await login(local, alice, PASSWORD), TOO_MANY_LOGIN_FAILURES)
+    assert_throttled(await post_login(local, fresh_email("guess"), WRONG_PASSWORD), TOO_MANY_LOGIN_FAILURES)
+    assert_throttled(await post_login(local, alice, DEFAULT_PASSWORD), TOO_MANY_LOGIN_FAILURES)
 
     # Another address has a budget of its own, and Alice's account spent nothing of hers.
-    wrong = await login(elsewhere, alice, WRONG_PASSWORD)
+    wrong = await post_login(elsewhere, alice, WRONG_PASSWORD)
     assert wrong.status_code == 403, wrong.text
     assert wrong.json() == INVALID_CREDENTIALS
-    right = await login(elsewhere, alice, PASSWORD)
+    right = await post_login(elsewhere, alice, DEFAULT_PASSWORD)
     assert right.status_code == 200, right.text
 
 
@@ -301,7 +285,7 @@ async def test_spent_address_budget_answers_429_whatever_the_account(harness: Ha
 
 
 INVALID_REGISTRATIONS: list[Any] = [
-    {"email": "not an email", "password": PASSWORD},
+    {"email": "not an email", "password": DEFAULT_PASSWORD},
     {"email": "valid@example.com", "password": "short"},
     {"email": "valid@example.com"},
     {},
@@ -335,45 +319,30 @@ async def test_registration_budget_is_not_the_login_budget(harness: Harness) -> 
 
     # Each budget answers with its own message, and spending one leaves the other whole.
     assert_throttled(await register(client, fresh_email()), TOO_MANY_REGISTRATIONS)
-    assert (await login(client, alice, PASSWORD)).status_code == 200
+    assert (await post_login(client, alice, DEFAULT_PASSWORD)).status_code == 200
     await fail_logins(client, alice, 1)
-    assert_throttled(await login(client, alice, PASSWORD), TOO_MANY_LOGIN_FAILURES)
+    assert_throttled(await post_login(client, alice, DEFAULT_PASSWORD), TOO_MANY_LOGIN_FAILURES)
 
 
 # --- Failed refreshes per address -------------------------------------------------------------------------
-
-
-async def logged_in(client: httpx.AsyncClient) -> dict[str, str]:
-    """A new account's token pair, as the login answered it."""
-    email = await registered(client)
-    response = await login(client, email, PASSWORD)
-    assert response.status_code == 200, response.text
-    tokens: dict[str, str] = response.json()
-    return tokens
-
-
-async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
-    return await client.post("/token/refresh", json={"refresh_token": refresh_token})
 
 
 async def test_spent_refresh_budget_answers_429_to_every_refresh_from_the_address(harness: Harness) -> None:
     app = await harness.start(refresh_limit_per_address="3/minute")
     local = await harness.connect(app)
     elsewhere = await harness.connect(app, ELSEWHERE)
-    tokens = await logged_in(local)
+    tokens = await register_and_log_in(local, fresh_email())
     # Successful refreshes spend nothing.
     for _ in range(4):
-        refreshed = await refresh(local, tokens["refresh_token"])
-        assert refreshed.status_code == 200, refreshed.text
-        tokens = refreshed.json()
+        tokens = await refresh_pair(local, tokens.refresh)
     for _ in range(3):
         guess = await refresh(local, f"{uuid.uuid4().hex}.{uuid.uuid4().hex}")
         assert guess.status_code == 401, guess.text
 
     assert_throttled(await refresh(local, "another.guess"), TOO_MANY_REFRESH_FAILURES)
-    assert_throttled(await refresh(local, tokens["refresh_token"]), TOO_MANY_REFRESH_FAILURES)
+    assert_throttled(await refresh(local, tokens.refresh), TOO_MANY_REFRESH_FAILURES)
     # The refused attempts ended nothing, and another address refreshes as usual.
-    assert (await refresh(elsewhere, tokens["refresh_token"])).status_code == 200
+    assert (await refresh(elsewhere, tokens.refresh)).status_code == 200
 
 
 # --- Email changes per account ----------------------------------------------------------------------------
@@ -381,33 +350,34 @@ async def test_spent_refresh_budget_answers_429_to_every_refresh_from_the_addres
 
 async def change_email(client: httpx.AsyncClient, access_token: str, email: str) -> httpx.Response:
     return await client.patch(
-        "/users/me",
-        json={"email": email, "current_password": PASSWORD},
-        headers={"Authorization": f"Bearer {access_token}"},
+        "/users/me", json={"email": email, "current_password": DEFAULT_PASSWORD}, headers=bearer(access_token)
     )
 
 
 async def test_email_changes_have_a_budget_per_account_taken_or_refused(harness: Harness) -> None:
     client = await harness.client(email_change_limit_per_account="3/minute")
     taken = await registered(client)
-    tokens, other = await logged_in(client), await logged_in(client)
-    me = await client.get("/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    tokens, other = (
+        await register_and_log_in(client, fresh_email()),
+        await register_and_log_in(client, fresh_email()),
+    )
+    me = await client.get("/users/me", headers=tokens.headers)
     own_email = me.json()["email"]
     # Keeping the same address is no change, and costs nothing.
-    assert (await change_email(client, tokens["access_token"], own_email)).status_code == 200
+    assert (await change_email(client, tokens.access, own_email)).status_code == 200
     moved = fresh_email("moved")
-    assert (await change_email(client, tokens["access_token"], moved)).status_code == 200
+    assert (await change_email(client, tokens.access, moved)).status_code == 200
     for _ in range(2):
-        assert (await change_email(client, tokens["access_token"], taken)).status_code == 409
+        assert (await change_email(client, tokens.access, taken)).status_code == 409
 
-    probe = await change_email(client, tokens["access_token"], fresh_email("probe"))
+    probe = await change_email(client, tokens.access, fresh_email("probe"))
 
     assert_throttled(probe, TOO_MANY_EMAIL_CHANGES)
-    assert_throttled(await change_email(client, tokens["access_token"], taken), TOO_MANY_EMAIL_CHANGES)
-    me = await client.get("/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert_throttled(await change_email(client, tokens.access, taken), TOO_MANY_EMAIL_CHANGES)
+    me = await client.get("/users/me", headers=tokens.headers)
     assert me.json()["email"] == moved
     # Another account has a budget of its own.
-    assert (await change_email(client, other["access_token"], fresh_email("mine"))).status_code == 200
+    assert (await change_email(client, other.access, fresh_email("mine"))).status_code == 200
 
 
 # --- Throttling turned off --------------------------------------------------------------------------------
@@ -422,12 +392,12 @@ async def test_rate_limits_off_throttles_nothing(harness: Harness) -> None:
     )
     alice = await registered(client)
 
-    failures = [(await login(client, alice, WRONG_PASSWORD)).status_code for _ in range(20)]
+    failures = [(await post_login(client, alice, WRONG_PASSWORD)).status_code for _ in range(20)]
     registrations = [(await register(client, fresh_email())).status_code for _ in range(20)]
 
     assert failures == [403] * 20
     assert registrations == [201] * 20
-    assert (await login(client, alice, PASSWORD)).status_code == 200
+    assert (await post_login(client, alice, DEFAULT_PASSWORD)).status_code == 200
 
 
 # --- The client address behind a proxy --------------------------------------------------------------------
@@ -444,13 +414,13 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
     client = await harness.client(login_limit_per_address="3/minute", trusted_proxies=trusted_proxies)
     caplog.set_level(logging.INFO, logger="postboard.auth")
     for number in range(3):
-        response = await login(
+        response = await post_login(
             client, fresh_email("guess"), WRONG_PASSWORD, headers=forwarded_for(f"198.51.100.{number}")
         )
         assert response.status_code == 403, response.text
 
     # A fresh forwarded address each time buys nothing: the peer, 127.0.0.1, is what is counted.
-    response = await login(
+    response = await post_login(
         client, fresh_email("guess"), WRONG_PASSWORD, headers=forwarded_for("198.51.100.9")
     )
 
@@ -467,12 +437,14 @@ async def test_forwarded_for_from_a_trusted_proxy_is_the_address_counted(
     caplog.set_level(logging.INFO, logger="postboard.auth")
     attacker = forwarded_for("203.0.113.7")
     for _ in range(3):
-        response = await login(client, fresh_email("guess"), WRONG_PASSWORD, headers=attacker)
+        response = await post_login(client, fresh_email("guess"), WRONG_PASSWORD, headers=attacker)
         assert response.status_code == 403, response.text
 
-    throttled = await login(client, fresh_email("guess"), WRONG_PASSWORD, headers=attacker)
+    throttled = await post_login(client, fresh_email("guess"), WRONG_PASSWORD, headers=attacker)
     # Another client behind the same proxy has its own budget.
-    other = await login(client, fresh_email("guess"), WRONG_PASSWORD, headers=forwarded_for("203.0.113.8"))
+    other = await post_login(
+        client, fresh_email("guess"), WRONG_PASSWORD, headers=forwarded_for("203.0.113.8")
+    )
 
     assert_throttled(throttled, TOO_MANY_LOGIN_FAILURES)
     assert other.status_code == 403, other.text
@@ -489,7 +461,7 @@ async def test_concurrent_burst_cannot_overrun_the_budget(harness: Harness) -> N
     client = await harness.client(login_limit_per_account="3/minute", password_hashing_threads=1)
     alice = await registered(client)
 
-    answers = await asyncio.gather(*(login(client, alice, WRONG_PASSWORD) for _ in range(20)))
+    answers = await asyncio.gather(*(post_login(client, alice, WRONG_PASSWORD) for _ in range(20)))
 
     statuses = [answer.status_code for answer in answers]
     assert set(statuses) <= {403, 429}, statuses
@@ -498,7 +470,7 @@ async def test_concurrent_burst_cannot_overrun_the_budget(harness: Harness) -> N
     for answer in answers:
         if answer.status_code == 429:
             assert_throttled(answer, TOO_MANY_LOGIN_FAILURES)
-    assert_throttled(await login(client, alice, PASSWORD), TOO_MANY_LOGIN_FAILURES)
+    assert_throttled(await post_login(client, alice, DEFAULT_PASSWORD), TOO_MANY_LOGIN_FAILURES)
 
 
 # --- An unreachable Redis -----------------------------------------------------------------------------------
@@ -510,13 +482,9 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 @pytest.fixture
 async def redis_down_client(database_url: str, alice: Account) -> AsyncIterator[httpx.AsyncClient]:
-    """A throttled app whose Redis refuses connections; `alice` was registered through an unthrottled app
-    (whose `app` fixture deletes the rows afterwards)."""
-    app = create_app(make_settings(database_url, rate_limits=True, redis_url=UNREACHABLE_REDIS))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://postboard.test") as client:
-            yield client
+    """A throttled app whose Redis refuses connections; `alice` was registered through an unthrottled app."""
+    async with running_app(database_url, rate_limits=True, redis_url=UNREACHABLE_REDIS) as (_, client):
+        yield client
 
 
 @pytest.mark.parametrize("right_password", [True, False], ids=["right-password", "wrong-password"])
@@ -525,7 +493,7 @@ async def test_unreachable_redis_refuses_logins_with_503(
 ) -> None:
     password = alice.password if right_password else WRONG_PASSWORD
 
-    response = await login(redis_down_client, alice.email, password)
+    response = await post_login(redis_down_client, alice.email, password)
 
     assert response.status_code == 503, response.text
     assert response.json() == RATE_LIMITER_UNAVAILABLE

@@ -1,14 +1,12 @@
 """Unit tests of the tokens (no database): what verify_access_token accepts and what it refuses, and the
-refresh-token helpers."""
+refresh-token helpers. The forged-token defects that tests/auth/test_attacks.py sends over HTTP (algorithms,
+keys, times, missing claims, token types) are not repeated here."""
 
 import base64
 import hashlib
-import hmac
-import json
 import re
 import string
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +32,8 @@ from postboard.auth.tokens import (
     refresh_secret_matches,
     verify_access_token,
 )
-from tests.conftest import TEST_SECRET_KEY
+from tests.forged_tokens import OTHER_KEY, access_claims, b64url, b64url_json, hand_signed, unverified_claims
+from tests.helpers import TEST_SECRET_KEY
 
 CONFIG = TokenConfig(
     TEST_SECRET_KEY,
@@ -47,24 +46,9 @@ ISSUER = "https://postboard.test"
 AUDIENCE = "postboard-api"
 # The same key, with iss and aud configured: then both are put in tokens, required and checked.
 SCOPED_CONFIG = replace(CONFIG, issuer=ISSUER, audience=AUDIENCE)
-OTHER_KEY = "another-secret-key-that-is-also-long-enough"
 USER_ID = 42
 SESSION_ID = "0123456789abcdef0123456789abcdef"
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "user_id", "jti", "sid", "type"]
 BASE64URL = frozenset(string.ascii_letters + string.digits + "-_")
-_HASHES: dict[str, Callable[[], Any]] = {
-    "HS256": hashlib.sha256,
-    "HS384": hashlib.sha384,
-    "HS512": hashlib.sha512,
-}
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_json(value: Any) -> str:
-    return b64url(json.dumps(value, separators=(",", ":")).encode())
 
 
 def now() -> int:
@@ -77,41 +61,11 @@ def leeway_seconds() -> int:
 
 def claims(**overrides: Any) -> dict[str, Any]:
     """Valid claims for USER_ID in SESSION_ID; an override of `...` removes the claim."""
-    issued_at = now()
-    values: dict[str, Any] = {
-        "sub": str(USER_ID),
-        "user_id": USER_ID,
-        "iat": issued_at,
-        "exp": issued_at + 1800,
-        "jti": "5f0c6a3e9b0d4c1e8a7f2b3c4d5e6f70",
-        "sid": SESSION_ID,
-        "type": "access",
-    }
-    values.update(overrides)
-    return {name: value for name, value in values.items() if value is not ...}
+    return access_claims(USER_ID, SESSION_ID, **overrides)
 
 
 def scoped_claims(**overrides: Any) -> dict[str, Any]:
     return claims(**{"iss": ISSUER, "aud": AUDIENCE, **overrides})
-
-
-def hand_signed(
-    payload: dict[str, Any] | list[Any] | str,
-    key: str = TEST_SECRET_KEY,
-    alg: str = "HS256",
-    header: dict[str, Any] | None = None,
-) -> str:
-    """A JWT built without PyJWT: any header, any payload, HMAC-signed with `key` using `alg`'s hash."""
-    header_part = b64url_json(header if header is not None else {"alg": alg, "typ": "JWT"})
-    payload_part = b64url_json(payload)
-    signing_input = f"{header_part}.{payload_part}".encode()
-    signature = hmac.new(key.encode(), signing_input, _HASHES.get(alg, hashlib.sha256)).digest()
-    return f"{header_part}.{payload_part}.{b64url(signature)}"
-
-
-def decoded(token: str) -> dict[str, Any]:
-    payload: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    return payload
 
 
 def assert_refused(token: str, config: TokenConfig = CONFIG) -> None:
@@ -149,7 +103,7 @@ def test_created_token_carries_the_contract_claims() -> None:
 
 
 def test_created_token_names_its_session_and_type() -> None:
-    payload = decoded(create_access_token(USER_ID, SESSION_ID, CONFIG))
+    payload = unverified_claims(create_access_token(USER_ID, SESSION_ID, CONFIG))
 
     assert payload["sid"] == SESSION_ID
     assert payload["type"] == "access"
@@ -158,7 +112,7 @@ def test_created_token_names_its_session_and_type() -> None:
 def test_jti_is_unique_per_token() -> None:
     # Same user, same session, same second: only the jti tells the tokens apart.
     tokens = [create_access_token(USER_ID, SESSION_ID, CONFIG) for _ in range(50)]
-    jtis = [decoded(token)["jti"] for token in tokens]
+    jtis = [unverified_claims(token)["jti"] for token in tokens]
 
     assert all(isinstance(jti, str) and len(jti) >= 16 for jti in jtis)
     assert len(set(jtis)) == len(jtis)
@@ -200,11 +154,6 @@ def test_clock_leeway_is_at_most_30_seconds() -> None:
     assert timedelta(0) <= CLOCK_LEEWAY <= timedelta(seconds=30)
 
 
-def test_expired_token_is_refused() -> None:
-    beyond = leeway_seconds() + 30
-    assert_refused(hand_signed(claims(iat=now() - 3600, exp=now() - beyond)))
-
-
 def test_token_expired_31_seconds_ago_is_refused_whatever_the_leeway() -> None:
     assert_refused(hand_signed(claims(iat=now() - 3600, exp=now() - 31)))
 
@@ -213,15 +162,6 @@ def test_token_created_with_a_past_expiry_is_refused() -> None:
     expired_config = replace(CONFIG, access_lifetime=-CLOCK_LEEWAY - timedelta(minutes=1))
 
     assert_refused(create_access_token(USER_ID, SESSION_ID, expired_config))
-
-
-def test_iat_in_the_future_beyond_the_leeway_is_refused() -> None:
-    ahead = leeway_seconds() + 60
-    assert_refused(hand_signed(claims(iat=now() + ahead, exp=now() + ahead + 1800)))
-
-
-def test_nbf_in_the_future_is_refused() -> None:
-    assert_refused(hand_signed(claims(nbf=now() + leeway_seconds() + 60)))
 
 
 @pytest.mark.parametrize(
@@ -239,13 +179,6 @@ def test_time_claims_of_the_wrong_type_are_refused(overrides: dict[str, Any]) ->
 
 
 # --- refused: tampering and signatures ------------------------------------------------------------------
-
-
-def test_tampered_payload_is_refused() -> None:
-    header, _payload, signature = create_access_token(USER_ID, SESSION_ID, CONFIG).split(".")
-    forged = b64url_json(claims(sub="1", user_id=1))
-
-    assert_refused(f"{header}.{forged}.{signature}")
 
 
 def test_tampered_header_is_refused() -> None:
@@ -271,45 +204,11 @@ def test_missing_signature_is_refused() -> None:
     assert_refused(f"{header}.{payload}.")
 
 
-def test_token_signed_with_another_key_is_refused() -> None:
-    assert_refused(jwt.encode(claims(), OTHER_KEY, algorithm="HS256"))
-    assert_refused(create_access_token(USER_ID, SESSION_ID, replace(CONFIG, secret_key=OTHER_KEY)))
-
-
-@pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
-def test_alg_none_is_refused(alg: str) -> None:
-    unsigned = f"{b64url_json({'alg': alg, 'typ': 'JWT'})}.{b64url_json(claims())}."
-
-    assert_refused(unsigned)
-
-
-@pytest.mark.parametrize("alg", ["HS384", "HS512"])
-def test_other_hmac_algorithms_are_refused_even_with_the_right_key(alg: str) -> None:
-    assert_refused(hand_signed(claims(), alg=alg))
-
-
-@pytest.mark.parametrize("alg", ["RS256", "ES256", "PS256", "EdDSA"])
-def test_asymmetric_algorithms_are_refused(alg: str) -> None:
-    # The signature is an HMAC of the signing input with the secret key, as in an algorithm-confusion
-    # attack; tests/auth/test_attacks.py also sends a genuinely RSA-signed token.
-    assert_refused(hand_signed(claims(), header={"alg": alg, "typ": "JWT"}))
-
-
 def test_header_without_alg_is_refused() -> None:
     assert_refused(hand_signed(claims(), header={"typ": "JWT"}))
 
 
 # --- refused: claims ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("missing", REQUIRED_CLAIMS)
-def test_missing_claim_is_refused(missing: str) -> None:
-    assert_refused(hand_signed(claims(**{missing: ...})))
-
-
-@pytest.mark.parametrize("token_type", ["refresh", "Access", "ACCESS", "access ", "", None, 1, ["access"]])
-def test_type_other_than_access_is_refused(token_type: Any) -> None:
-    assert_refused(hand_signed(claims(type=token_type)))
 
 
 @pytest.mark.parametrize("sid", [None, 1, [SESSION_ID], {"id": SESSION_ID}])
@@ -356,7 +255,7 @@ def test_payload_that_is_not_an_object_is_refused(payload: Any) -> None:
 def test_configured_issuer_and_audience_are_put_in_the_token() -> None:
     token = create_access_token(USER_ID, SESSION_ID, SCOPED_CONFIG)
 
-    payload = decoded(token)
+    payload = unverified_claims(token)
     assert payload["iss"] == ISSUER
     assert payload["aud"] == AUDIENCE
     verified = verify_access_token(token, SCOPED_CONFIG)
@@ -364,7 +263,7 @@ def test_configured_issuer_and_audience_are_put_in_the_token() -> None:
 
 
 def test_without_configured_issuer_and_audience_the_token_has_neither() -> None:
-    payload = decoded(create_access_token(USER_ID, SESSION_ID, CONFIG))
+    payload = unverified_claims(create_access_token(USER_ID, SESSION_ID, CONFIG))
 
     assert "iss" not in payload
     assert "aud" not in payload
@@ -451,10 +350,6 @@ def test_valid_token_with_surrounding_garbage_is_refused() -> None:
     assert_refused(token + "x")
     assert_refused(token + ".extra")
     assert_refused("x" + token)
-
-
-def test_refresh_token_is_refused_as_an_access_token() -> None:
-    assert_refused(compose_refresh_token(SESSION_ID, new_refresh_secret()))
 
 
 # --- the verifier every request goes through ------------------------------------------------------------

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from postboard.posts.models import PostRow
-from tests.conftest import Account, MakePost
+from tests.helpers import Account, MakePost
 
 NEXT_LINK = re.compile(r'<([^>]+)>; rel="next"')
 

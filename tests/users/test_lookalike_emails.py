@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from postboard.users.emails import login_email
 from postboard.users.models import User
 from postboard.users.schemas import UserCreate, UserUpdate
-from tests.conftest import DEFAULT_PASSWORD, Account, MakeAccount, count_rows, log_in
+from tests.helpers import DEFAULT_PASSWORD, Account, MakeAccount, count_rows, log_in, register
 
 # Characters written as escapes: in the source they would look like the letters they imitate.
 FULLWIDTH_ADA = "\uff41\uff44\uff41@example.com"  # fullwidth a, d, a
@@ -25,10 +25,6 @@ CHINESE_ADDRESS = "用户@例子.广告"
 # Long enough for the email validator to work at, and within the 16 KiB body that registration takes.
 LONG_ADDRESS = "a." * 5_000 + "@example.com"
 ONE_SCRIPT = "The email address is not written in one script"
-
-
-async def register(client: httpx.AsyncClient, email: str, password: str = DEFAULT_PASSWORD) -> httpx.Response:
-    return await client.post("/users/", json={"email": email, "password": password})
 
 
 async def account_id_of(client: httpx.AsyncClient, headers: dict[str, str]) -> int:

@@ -9,19 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Account, MakeAccount
+from tests.helpers import DEFAULT_PASSWORD, NOT_AUTHENTICATED, Account, MakeAccount, fresh_email, register
 from tests.path_ids import LOOSE_SPELLINGS, assert_refused_as_loose_id
-
-PASSWORD = "a perfectly fine password"
-
-
-def fresh_email(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-async def register(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/users/", json={"email": email, "password": password})
-
 
 # --- POST /users/ ---------------------------------------------------------------------------------------
 
@@ -35,7 +24,7 @@ async def test_register_ignores_fields_a_client_may_not_set(client: httpx.AsyncC
         "is_admin": True,
     }
 
-    response = await client.post("/users/", json={"email": email, "password": PASSWORD, **forged})
+    response = await client.post("/users/", json={"email": email, "password": DEFAULT_PASSWORD, **forged})
 
     assert response.status_code == 201, response.text
     body = response.json()
@@ -43,7 +32,7 @@ async def test_register_ignores_fields_a_client_may_not_set(client: httpx.AsyncC
     assert not body["created_at"].startswith("2000-")
     assert set(body) == {"id", "email", "created_at"}
     # The hash is the one made from the password: the account logs in with it.
-    login = await client.post("/login", data={"username": email, "password": PASSWORD})
+    login = await client.post("/login", data={"username": email, "password": DEFAULT_PASSWORD})
     assert login.status_code == 200, login.text
 
 
@@ -52,7 +41,9 @@ async def test_register_answers_201_with_user_out_only(client: httpx.AsyncClient
     email = fresh_email()
     before = datetime.now(UTC)
 
-    response = await client.post(path, json={"email": email, "password": PASSWORD}, follow_redirects=False)
+    response = await client.post(
+        path, json={"email": email, "password": DEFAULT_PASSWORD}, follow_redirects=False
+    )
 
     assert response.status_code == 201, response.text
     body = response.json()
@@ -61,7 +52,7 @@ async def test_register_answers_201_with_user_out_only(client: httpx.AsyncClient
     assert body["id"] > 0
     assert body["email"] == email
     # Never the password nor its hash, under any key.
-    assert PASSWORD not in response.text
+    assert DEFAULT_PASSWORD not in response.text
     assert "argon2" not in response.text.lower()
     assert "hash" not in response.text.lower()
     created_at = datetime.fromisoformat(body["created_at"])
@@ -74,7 +65,7 @@ async def test_registered_account_can_log_in(client: httpx.AsyncClient) -> None:
     email = fresh_email()
     assert (await register(client, email)).status_code == 201
 
-    login = await client.post("/login", data={"username": email, "password": PASSWORD})
+    login = await client.post("/login", data={"username": email, "password": DEFAULT_PASSWORD})
 
     assert login.status_code == 200, login.text
 
@@ -328,7 +319,7 @@ async def test_get_user_answers_user_out(client: httpx.AsyncClient, alice: Accou
     assert response.status_code == 200, response.text
     assert response.json() == registered.json()
     assert set(response.json()) == {"id", "email", "created_at"}
-    assert PASSWORD not in response.text
+    assert DEFAULT_PASSWORD not in response.text
     assert response.json()["created_at"].endswith("+00:00")
 
 
@@ -386,6 +377,6 @@ async def test_get_user_without_token_answers_401(client: httpx.AsyncClient, ali
     response = await client.get(f"/users/{alice.id}")
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "Not authenticated"}
+    assert response.json() == NOT_AUTHENTICATED
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert "alice@example.com" not in response.text

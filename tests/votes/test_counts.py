@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from postboard.posts.models import PostRow
 from postboard.votes.models import Vote
-from tests.conftest import DEFAULT_PASSWORD, Account, MakeAccount, MakePost, count_rows
+from tests.helpers import DEFAULT_PASSWORD, Account, MakeAccount, MakePost, cast_vote, count_rows
 
 
 async def stored_and_real_counts(app: FastAPI, post_id: object) -> tuple[int, int]:
@@ -20,9 +20,9 @@ async def stored_and_real_counts(app: FastAPI, post_id: object) -> tuple[int, in
     return stored, real
 
 
-async def cast(client: httpx.AsyncClient, voter: Account, post_id: object, direction: int) -> int:
-    response = await client.post("/vote/", json={"post_id": post_id, "dir": direction}, headers=voter.headers)
-    return response.status_code
+async def vote_status(client: httpx.AsyncClient, voter: Account, post_id: object, direction: int) -> int:
+    """The status of the vote's answer."""
+    return (await cast_vote(client, voter, post_id, direction)).status_code
 
 
 async def test_racing_votes_and_unvotes_leave_the_count_equal_to_the_votes(
@@ -32,13 +32,14 @@ async def test_racing_votes_and_unvotes_leave_the_count_equal_to_the_votes(
     voters = [await make_account() for _ in range(12)]
     stayers, leavers = voters[:6], voters[6:]
     assert all(
-        status == 201 for status in await asyncio.gather(*(cast(client, v, post["id"], 1) for v in leavers))
+        status == 201
+        for status in await asyncio.gather(*(vote_status(client, v, post["id"], 1) for v in leavers))
     )
 
     # Half take their vote back while the other half vote, all at once, each request twice.
     statuses = await asyncio.gather(
-        *(cast(client, voter, post["id"], 0) for voter in leavers for _ in range(2)),
-        *(cast(client, voter, post["id"], 1) for voter in stayers for _ in range(2)),
+        *(vote_status(client, voter, post["id"], 0) for voter in leavers for _ in range(2)),
+        *(vote_status(client, voter, post["id"], 1) for voter in stayers for _ in range(2)),
     )
 
     assert sorted(statuses) == sorted([201] * 6 + [404] * 6 + [201] * 6 + [409] * 6)
@@ -53,8 +54,8 @@ async def test_a_deleted_account_takes_its_votes_off_the_counts(
     first = await make_post(alice, title="first")
     second = await make_post(alice, title="second")
     for post_id in (first["id"], second["id"]):
-        assert await cast(client, bob, post_id, 1) == 201
-    assert await cast(client, alice, first["id"], 1) == 201
+        assert await vote_status(client, bob, post_id, 1) == 201
+    assert await vote_status(client, alice, first["id"], 1) == 201
 
     deleted = await client.request(
         "DELETE", "/users/me", json={"password": DEFAULT_PASSWORD}, headers=bob.headers
@@ -71,8 +72,8 @@ async def test_a_deleted_post_takes_its_votes_with_it_and_leaves_other_counts_al
     doomed = await make_post(alice, title="doomed")
     kept = await make_post(alice, title="kept")
     for voter in (alice, bob):
-        assert await cast(client, voter, doomed["id"], 1) == 201
-    assert await cast(client, bob, kept["id"], 1) == 201
+        assert await vote_status(client, voter, doomed["id"], 1) == 201
+    assert await vote_status(client, bob, kept["id"], 1) == 201
 
     assert (await client.delete(f"/posts/{doomed['id']}", headers=alice.headers)).status_code == 204
 

@@ -8,25 +8,20 @@ import pytest
 from fastapi import FastAPI
 
 from postboard.votes.models import Vote
-from tests.conftest import Account, MakeAccount, MakePost, count_rows
+from tests.helpers import (
+    NOT_AUTHENTICATED,
+    VOTE_ADDED,
+    Account,
+    MakeAccount,
+    MakePost,
+    cast_vote,
+    count_rows,
+    votes_on,
+)
 
-ADDED = {"message": "successfully added vote"}
-DELETED = {"message": "successfully deleted vote"}
+VOTE_DELETED = {"message": "successfully deleted vote"}
 VOTE_NOT_FOUND = {"detail": "Vote does not exist"}
 CONCURRENT_REQUESTS = 10
-
-
-async def cast(
-    client: httpx.AsyncClient, voter: Account, post_id: object, direction: object
-) -> httpx.Response:
-    return await client.post("/vote/", json={"post_id": post_id, "dir": direction}, headers=voter.headers)
-
-
-async def votes_on(client: httpx.AsyncClient, viewer: Account, post_id: object) -> int:
-    response = await client.get(f"/posts/{post_id}", headers=viewer.headers)
-    assert response.status_code == 200, response.text
-    votes: int = response.json()["votes"]
-    return votes
 
 
 def post_not_found(post_id: object) -> dict[str, str]:
@@ -43,14 +38,14 @@ async def test_vote_is_answered_with_and_without_trailing_slash(
         path, json={"post_id": post["id"], "dir": 1}, headers=bob.headers, follow_redirects=False
     )
     assert added.status_code == 201, added.text
-    assert added.json() == ADDED
+    assert added.json() == VOTE_ADDED
     assert await votes_on(client, bob, post["id"]) == 1
 
     deleted = await client.post(
         path, json={"post_id": post["id"], "dir": 0}, headers=bob.headers, follow_redirects=False
     )
     assert deleted.status_code == 201, deleted.text
-    assert deleted.json() == DELETED
+    assert deleted.json() == VOTE_DELETED
     assert await votes_on(client, bob, post["id"]) == 0
 
 
@@ -58,9 +53,9 @@ async def test_voting_twice_is_a_conflict(
     client: httpx.AsyncClient, app: FastAPI, alice: Account, bob: Account, make_post: MakePost
 ) -> None:
     post = await make_post(alice)
-    assert (await cast(client, bob, post["id"], 1)).status_code == 201
+    assert (await cast_vote(client, bob, post["id"], 1)).status_code == 201
 
-    again = await cast(client, bob, post["id"], 1)
+    again = await cast_vote(client, bob, post["id"], 1)
 
     assert again.status_code == 409, again.text
     assert again.json() == {"detail": f"user {bob.id} has already voted on post {post['id']}"}
@@ -72,19 +67,19 @@ async def test_taking_back_a_vote_that_does_not_exist_is_404(
     client: httpx.AsyncClient, app: FastAPI, alice: Account, bob: Account, make_post: MakePost
 ) -> None:
     post = await make_post(alice)
-    await cast(client, alice, post["id"], 1)
+    await cast_vote(client, alice, post["id"], 1)
 
-    never_voted = await cast(client, bob, post["id"], 0)
+    never_voted = await cast_vote(client, bob, post["id"], 0)
     assert never_voted.status_code == 404, never_voted.text
     assert never_voted.json() == VOTE_NOT_FOUND
 
-    assert (await cast(client, alice, post["id"], 0)).json() == DELETED
-    taken_back_twice = await cast(client, alice, post["id"], 0)
+    assert (await cast_vote(client, alice, post["id"], 0)).json() == VOTE_DELETED
+    taken_back_twice = await cast_vote(client, alice, post["id"], 0)
     assert taken_back_twice.status_code == 404, taken_back_twice.text
     assert taken_back_twice.json() == VOTE_NOT_FOUND
     assert await count_rows(app, Vote) == 0
     # A vote taken back can be cast again.
-    assert (await cast(client, alice, post["id"], 1)).json() == ADDED
+    assert (await cast_vote(client, alice, post["id"], 1)).json() == VOTE_ADDED
 
 
 @pytest.mark.parametrize("post_id", [99_999_999, 2**31, 2**40, 2**63, 10**30, 0, -1])
@@ -99,7 +94,7 @@ async def test_vote_on_an_unknown_post_is_404(
 ) -> None:
     await make_post(alice)
 
-    response = await cast(client, alice, post_id, direction)
+    response = await cast_vote(client, alice, post_id, direction)
 
     assert response.status_code == 404, response.text
     assert response.json() == post_not_found(post_id)
@@ -112,7 +107,7 @@ async def test_another_users_draft_cannot_be_voted_on(
 ) -> None:
     draft = await make_post(alice, published=False)
 
-    response = await cast(client, bob, draft["id"], direction)
+    response = await cast_vote(client, bob, draft["id"], direction)
 
     assert response.status_code == 404, response.text
     assert response.json() == post_not_found(draft["id"])
@@ -138,17 +133,17 @@ async def test_a_vote_can_be_taken_back_after_the_author_unpublishes_the_post(
     carol = await make_account()
     post = await make_post(alice)
     for voter in (bob, carol):
-        assert (await cast(client, voter, post["id"], 1)).json() == ADDED
+        assert (await cast_vote(client, voter, post["id"], 1)).json() == VOTE_ADDED
     await set_published(client, alice, post, False)
 
-    taken_back = await cast(client, bob, post["id"], 0)
+    taken_back = await cast_vote(client, bob, post["id"], 0)
 
     assert taken_back.status_code == 201, taken_back.text
-    assert taken_back.json() == DELETED
+    assert taken_back.json() == VOTE_DELETED
     assert await count_rows(app, Vote) == 1
     # Once the vote is gone the draft is out of Bob's reach again, for both directions.
     for direction in (0, 1):
-        again = await cast(client, bob, post["id"], direction)
+        again = await cast_vote(client, bob, post["id"], direction)
         assert again.status_code == 404, again.text
         assert again.json() == post_not_found(post["id"])
     await set_published(client, alice, post, True)
@@ -163,8 +158,8 @@ async def test_a_stranger_gets_the_same_404_for_a_draft_as_for_a_missing_post(
     assert isinstance(draft["id"], int)
     missing_id = draft["id"] + 1000
 
-    on_draft = await cast(client, bob, draft["id"], direction)
-    on_missing = await cast(client, bob, missing_id, direction)
+    on_draft = await cast_vote(client, bob, draft["id"], direction)
+    on_missing = await cast_vote(client, bob, missing_id, direction)
 
     assert (on_draft.status_code, on_missing.status_code) == (404, 404)
     assert on_draft.json() == post_not_found(draft["id"])
@@ -176,10 +171,10 @@ async def test_the_caller_may_vote_on_their_own_draft(
 ) -> None:
     draft = await make_post(alice, published=False)
 
-    response = await cast(client, alice, draft["id"], 1)
+    response = await cast_vote(client, alice, draft["id"], 1)
 
     assert response.status_code == 201, response.text
-    assert response.json() == ADDED
+    assert response.json() == VOTE_ADDED
     assert await votes_on(client, alice, draft["id"]) == 1
 
 
@@ -203,7 +198,7 @@ async def test_dir_must_be_the_json_number_0_or_1(
 ) -> None:
     post = await make_post(alice)
 
-    response = await cast(client, alice, post["id"], direction)
+    response = await cast_vote(client, alice, post["id"], direction)
 
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
@@ -247,20 +242,29 @@ async def test_votes_are_counted_in_get_and_list(
     carol = await make_account()
     first = await make_post(alice, title="first")
     second = await make_post(bob, title="second")
+    ignored = await make_post(bob, title="ignored")
     for voter in (alice, bob, carol):
-        assert (await cast(client, voter, first["id"], 1)).json() == ADDED
-    assert (await cast(client, carol, second["id"], 1)).json() == ADDED
+        assert (await cast_vote(client, voter, first["id"], 1)).json() == VOTE_ADDED
+    assert (await cast_vote(client, carol, second["id"], 1)).json() == VOTE_ADDED
 
     assert await votes_on(client, bob, first["id"]) == 3
     assert await votes_on(client, bob, second["id"]) == 1
     listed = await client.get("/posts/", headers=carol.headers)
-    assert listed.json() == [{"Post": second, "votes": 1}, {"Post": first, "votes": 3}]
+    assert listed.json() == [
+        {"Post": ignored, "votes": 0},
+        {"Post": second, "votes": 1},
+        {"Post": first, "votes": 3},
+    ]
 
-    assert (await cast(client, bob, first["id"], 0)).json() == DELETED
+    assert (await cast_vote(client, bob, first["id"], 0)).json() == VOTE_DELETED
 
     assert await votes_on(client, alice, first["id"]) == 2
     listed = await client.get("/posts/", headers=carol.headers)
-    assert listed.json() == [{"Post": second, "votes": 1}, {"Post": first, "votes": 2}]
+    assert listed.json() == [
+        {"Post": ignored, "votes": 0},
+        {"Post": second, "votes": 1},
+        {"Post": first, "votes": 2},
+    ]
 
 
 async def test_concurrent_identical_votes_add_exactly_one(
@@ -268,11 +272,13 @@ async def test_concurrent_identical_votes_add_exactly_one(
 ) -> None:
     post = await make_post(alice)
 
-    responses = await asyncio.gather(*(cast(client, bob, post["id"], 1) for _ in range(CONCURRENT_REQUESTS)))
+    responses = await asyncio.gather(
+        *(cast_vote(client, bob, post["id"], 1) for _ in range(CONCURRENT_REQUESTS))
+    )
 
     assert Counter(response.status_code for response in responses) == {201: 1, 409: CONCURRENT_REQUESTS - 1}
     bodies = [response.json() for response in responses]
-    assert bodies.count(ADDED) == 1
+    assert bodies.count(VOTE_ADDED) == 1
     conflict = {"detail": f"user {bob.id} has already voted on post {post['id']}"}
     assert bodies.count(conflict) == CONCURRENT_REQUESTS - 1
     assert await votes_on(client, alice, post["id"]) == 1
@@ -283,13 +289,15 @@ async def test_concurrent_identical_unvotes_take_back_exactly_one(
     client: httpx.AsyncClient, app: FastAPI, alice: Account, bob: Account, make_post: MakePost
 ) -> None:
     post = await make_post(alice)
-    assert (await cast(client, bob, post["id"], 1)).status_code == 201
+    assert (await cast_vote(client, bob, post["id"], 1)).status_code == 201
 
-    responses = await asyncio.gather(*(cast(client, bob, post["id"], 0) for _ in range(CONCURRENT_REQUESTS)))
+    responses = await asyncio.gather(
+        *(cast_vote(client, bob, post["id"], 0) for _ in range(CONCURRENT_REQUESTS))
+    )
 
     assert Counter(response.status_code for response in responses) == {201: 1, 404: CONCURRENT_REQUESTS - 1}
     bodies = [response.json() for response in responses]
-    assert bodies.count(DELETED) == 1
+    assert bodies.count(VOTE_DELETED) == 1
     assert bodies.count(VOTE_NOT_FOUND) == CONCURRENT_REQUESTS - 1
     assert await votes_on(client, alice, post["id"]) == 0
     assert await count_rows(app, Vote) == 0
@@ -304,6 +312,6 @@ async def test_vote_needs_a_bearer_token(
     response = await client.post(path, json={"post_id": post["id"], "dir": 1}, follow_redirects=False)
 
     assert response.status_code == 401, response.text
-    assert response.json() == {"detail": "Not authenticated"}
+    assert response.json() == NOT_AUTHENTICATED
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert await count_rows(app, Vote) == 0
