@@ -6,6 +6,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationInfo
 
 
 def alembic_config(database_url: str) -> Config:
@@ -15,9 +16,24 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade_to_head(database_url: str) -> None:
-    """Applies every pending migration. Runs its own event loop: call it outside one."""
-    command.upgrade(alembic_config(database_url), "head")
+def upgrade_to_head(database_url: str) -> list[str]:
+    """Applies every pending migration and returns their revisions, in the order applied (none when the
+    database was up to date). Runs its own event loop: call it outside one."""
+    config = alembic_config(database_url)
+    applied: list[str] = []
+    config.attributes["applied_revisions"] = applied
+    command.upgrade(config, "head")
+    return applied
+
+
+def record_applied(revisions: list[str]) -> Callable[..., None]:
+    """Alembic's on_version_apply hook: appends each revision it upgrades to `revisions`."""
+
+    def record(*, step: MigrationInfo, **_context: Any) -> None:
+        if step.is_upgrade:
+            revisions.extend(step.up_revision_ids)
+
+    return record
 
 
 def include_object(dialect_name: str) -> Callable[..., bool]:

@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection
 
 from postboard.config import Settings
 from postboard.engines import make_engine
-from postboard.migrations import include_object
+from postboard.migrations import include_object, record_applied
 from postboard.models import Base
 
 
@@ -18,6 +18,7 @@ def _run_migrations(connection: Connection) -> None:
         target_metadata=Base.metadata,
         render_as_batch=True,
         include_object=include_object(connection.dialect.name),
+        on_version_apply=record_applied(context.config.attributes.setdefault("applied_revisions", [])),
     )
     with context.begin_transaction():
         context.run_migrations()
