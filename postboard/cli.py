@@ -3,24 +3,27 @@
 import argparse
 import asyncio
 import copy
+import errno
 import getpass
+import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from importlib.metadata import version
+from typing import Any, TypeAlias
 
 import uvicorn
 from pydantic import ValidationError
-from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 
 from postboard.access_log import RedactQueryStrings
 from postboard.accounts.service import create_user
 from postboard.auth.passwords import PasswordHasher
 from postboard.config import ConfigError, Settings, load_secret_key
-from postboard.db import Database
+from postboard.db import Database, describe_database
 from postboard.errors import DomainError
 from postboard.request_deadlines import RequestDeadlines, protocol_with_deadlines
 from postboard.seed import (
@@ -48,27 +51,119 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="postboard", description=__doc__)
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+HELP_WIDTH = 79
+# The settings a newcomer needs, most needed first; the README lists every other one.
+SETTINGS_THAT_MATTER = {
+    "DATABASE_URL": "the database (default sqlite+aiosqlite:///./postboard.db, a file in the working "
+    "directory); postgresql://USER:PASSWORD@HOST:5432/NAME for PostgreSQL",
+    "SECRET_KEY": "the key that signs tokens; in development one is made and kept beside the database, "
+    "in production it must be set",
+    "POSTBOARD_ENV": "development (default) or production",
+    "REDIS_URL": "shares login and registration throttling between workers and servers (default: none)",
+    "TRUSTED_PROXIES": "comma-separated addresses of the proxies whose X-Forwarded-For is believed "
+    "(default: none)",
+}
 
-    serve = commands.add_parser("serve", help="apply pending migrations, then serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+
+def _settings_epilog(*names: str) -> str:
+    lines = ["settings, from the environment or a .env file in the working directory:"]
+    lines += [
+        textwrap.fill(
+            SETTINGS_THAT_MATTER[name],
+            HELP_WIDTH,
+            initial_indent=f"  {name:<16} ",
+            subsequent_indent=" " * 19,
+        )
+        for name in names
+    ]
+    lines.append("Every other setting is described in the README, under Settings.")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="postboard",
+        description="Postboard, a social posting API. Start it with `postboard serve`.",
+        epilog=_settings_epilog(*SETTINGS_THAT_MATTER),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"postboard {version('postboard')}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    _add_serve(commands)
+    _add_migrate(commands)
+    _add_create_user(commands)
+    _add_seed(commands)
+    return parser
+
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_command(
+    commands: Commands, name: str, summary: str, description: str, *settings: str
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(description, HELP_WIDTH),
+        epilog=_settings_epilog(*settings),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_serve(commands: Commands) -> None:
+    serve = _add_command(
+        commands,
+        "serve",
+        "apply pending migrations, then serve the API",
+        "Checks that the port is free, applies pending migrations to the database (and says which database "
+        "and what it applied), then serves the API with uvicorn until stopped with Ctrl+C.",
+        *SETTINGS_THAT_MATTER,
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 for every one (default %(default)s)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default %(default)s)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
     serve.set_defaults(command=_serve)
 
-    migrate = commands.add_parser("migrate", help="apply pending migrations to DATABASE_URL")
+
+def _add_migrate(commands: Commands) -> None:
+    migrate = _add_command(
+        commands,
+        "migrate",
+        "apply pending migrations to the database",
+        "Brings the database's tables up to date, and says which database it migrated and which "
+        "migrations it applied. `serve`, `create-user` and `seed` do this themselves.",
+        "DATABASE_URL",
+    )
     migrate.set_defaults(command=_migrate)
 
-    add_user = commands.add_parser(
-        "create-user", help="create an account; the password is asked for, or read from stdin"
+
+def _add_create_user(commands: Commands) -> None:
+    add_user = _add_command(
+        commands,
+        "create-user",
+        "create an account; the password is asked for, or read from stdin",
+        "Creates an account. At a terminal the password is asked for twice, without showing it; otherwise "
+        "the first line of stdin is the password. Says which database the account was written to.",
+        "DATABASE_URL",
     )
-    add_user.add_argument("email")
+    add_user.add_argument("email", help="the account's email address, with which it logs in")
     add_user.set_defaults(command=_create_user)
 
-    seed = commands.add_parser(
-        "seed", help="apply pending migrations, then fill the database with demo users, posts and votes"
+
+def _add_seed(commands: Commands) -> None:
+    seed = _add_command(
+        commands,
+        "seed",
+        "apply pending migrations, then fill the database with demo users, posts and votes",
+        "Fills an empty database with demo data: users demo1@example.com... sharing one public password "
+        "(printed at the end), their posts and votes. Refused when POSTBOARD_ENV=production.",
+        "DATABASE_URL",
+        "POSTBOARD_ENV",
     )
     for table in ("users", "posts", "votes"):
         seed.add_argument(f"--{table}", type=_count, required=True, metavar="N")
@@ -80,7 +175,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     seed.add_argument("--append", action="store_true", help="add to a database that holds users or posts")
     seed.set_defaults(command=partial(_seed, seed))
-    return parser
 
 
 def _count(value: str) -> int:
@@ -106,13 +200,14 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _migrate_database(settings: Settings) -> None:
+def _migrate_database(settings: Settings) -> list[str]:
+    """Applies pending migrations; returns the revisions applied."""
     # Imported here: the serving process never migrates (see _migrate_in_another_process), so Alembic is
     # not loaded there.
     from postboard.migrations import upgrade_to_head
 
     try:
-        upgrade_to_head(settings.database_url)
+        return upgrade_to_head(settings.database_url)
     except (DBAPIError, OSError) as error:
         raise CommandError(_describe_connection_error(settings.database_url, error)) from None
 
@@ -127,23 +222,39 @@ def _migrate_in_another_process() -> None:
 
 def _describe_connection_error(database_url: str, error: BaseException) -> str:
     """One line naming where the database was looked for and why it could not be used."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        where = f"the SQLite database {url.database}"
-    else:
-        where = f"the database {url.database!r} at {url.host or 'localhost'}:{url.port or 5432}"
     cause = error.orig if isinstance(error, DBAPIError) else error
     reason = " ".join(str(cause).split()) or type(cause).__name__
-    return f"cannot use {where}: {reason}"
+    return f"cannot use {describe_database(database_url)}: {reason}"
+
+
+def _migration_report(database_url: str, applied: list[str]) -> str:
+    if applied:
+        return f"postboard: migrated {describe_database(database_url)}: applied {', '.join(applied)}"
+    return f"postboard: {describe_database(database_url)} is already up to date"
 
 
 def _migrate(_args: argparse.Namespace) -> None:
-    _migrate_database(_settings())
-    print("postboard: database is up to date")
+    settings = _settings()
+    print(_migration_report(settings.database_url, _migrate_database(settings)))
+
+
+def _check_port_is_free(host: str, port: int) -> None:
+    """Binds the address as uvicorn will, and lets it go: uvicorn would otherwise start the app, print
+    'Application startup complete', and only then fail to listen."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise CommandError(f"port {port} on {host} is already in use") from None
+            raise CommandError(f"cannot listen on {host} port {port}: {error.strerror or error}") from None
 
 
 def _serve(args: argparse.Namespace) -> None:
     settings = _settings()
+    _check_port_is_free(args.host, args.port)
     try:
         # Made here, once, so that worker processes find the development key instead of racing to make it.
         load_secret_key(settings)
@@ -192,17 +303,30 @@ def _log_config() -> dict[str, Any]:
 
 def _create_user(args: argparse.Namespace) -> None:
     settings = _settings()
-    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    password = _ask_for_password() if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise CommandError("no password given")
     try:
         new_user = UserCreate(email=args.email, password=password)
     except ValidationError as error:
         raise CommandError(_describe(error)) from None
-    _migrate_database(settings)
+    if applied := _migrate_database(settings):
+        print(_migration_report(settings.database_url, applied))
     try:
         user_id = asyncio.run(_insert_user(settings, new_user))
     except DomainError as error:
         raise CommandError(error.detail) from None
-    print(f"postboard: created user {user_id} <{new_user.email}>")
+    print(
+        f"postboard: created user {user_id} <{new_user.email}> in {describe_database(settings.database_url)}"
+    )
+
+
+def _ask_for_password() -> str:
+    """Asks twice, without echoing; an empty first answer is returned as is, without asking again."""
+    password = getpass.getpass("Password: ")
+    if password and getpass.getpass("Password (again): ") != password:
+        raise CommandError("passwords do not match")
+    return password
 
 
 async def _insert_user(settings: Settings, new_user: UserCreate) -> int:

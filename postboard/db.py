@@ -12,6 +12,15 @@ from postboard.engines import PoolSettings, driver_arguments, is_in_memory, make
 from postboard.reads import AnySelect, AsyncpgReads, Reads, Row, SQLAlchemyReads
 
 
+def describe_database(database_url: str) -> str:
+    """Names the database for people, never with its password: "the SQLite database ./postboard.db", or
+    "the database 'postboard' at db.example.com:5432"."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return f"the SQLite database {url.database or ':memory:'}"
+    return f"the database {url.database!r} at {url.host or 'localhost'}:{url.port or 5432}"
+
+
 class Database:
     """The engines, pools and session factories of one database; made by the app, opened at start and
     disposed at shutdown.

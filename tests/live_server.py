@@ -1,6 +1,8 @@
 """Runs `postboard` as a user does: a real process, serving on a real port."""
 
 import os
+import pty
+import select
 import socket
 import subprocess
 import sys
@@ -46,6 +48,37 @@ def run_postboard(
         timeout=120,
         check=False,
     )
+
+
+def run_postboard_at_terminal(
+    args: list[str], cwd: Path, answers: list[str], **settings: str
+) -> tuple[int, str]:
+    """Runs `postboard` with a pseudo-terminal as its controlling terminal, typing each answer once the
+    command has asked ("...: "); returns the exit status and everything the terminal showed."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: becomes the command, in a session of its own on the pseudo-terminal
+        os.chdir(cwd)
+        os.execve(sys.executable, [*POSTBOARD, *args], environment(**settings))  # noqa: S606 (our own command)
+    shown = ""
+    pending = list(answers)
+    while chunk := _read_terminal(terminal):
+        shown += chunk
+        if pending and shown.endswith(": "):
+            os.write(terminal, f"{pending.pop(0)}\n".encode())
+    os.close(terminal)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown.replace("\r\n", "\n")
+
+
+def _read_terminal(terminal: int) -> str:
+    """What the terminal shows next; empty once the command has ended."""
+    ready, _, _ = select.select([terminal], [], [], START_TIMEOUT_SECONDS)
+    if not ready:
+        pytest.fail(f"the command showed nothing for {START_TIMEOUT_SECONDS}s")
+    try:
+        return os.read(terminal, 4096).decode()
+    except OSError:  # EIO: the command ended, and the terminal with it
+        return ""
 
 
 @contextmanager

@@ -1,12 +1,23 @@
 """The `postboard` command, run as a user runs it: a real process, a real port."""
 
+import socket
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from tests.helpers import bearer
-from tests.live_server import free_port, register_and_log_in, run_postboard, serving
+from tests.live_server import (
+    free_port,
+    register_and_log_in,
+    run_postboard,
+    run_postboard_at_terminal,
+    serving,
+)
 from tests.services import new_postgres_database
+
+SETTINGS_IN_HELP = ["DATABASE_URL", "SECRET_KEY", "POSTBOARD_ENV", "REDIS_URL", "TRUSTED_PROXIES"]
 
 
 def test_serve_on_sqlite_by_default_and_tokens_survive_a_restart(tmp_path: Path) -> None:
@@ -77,7 +88,8 @@ def test_migrate_then_create_user(tmp_path: Path) -> None:
         ["create-user", "Ada@Example.com"], tmp_path, stdin="a long password\n", DATABASE_URL=database_url
     )
     assert created.returncode == 0, created.stderr
-    assert "<ada@example.com>" in created.stdout
+    assert "<ada@example.com> in the SQLite database" in created.stdout
+    assert "a long password" not in created.stdout + created.stderr
 
     again = run_postboard(
         ["create-user", "ada@example.com"], tmp_path, stdin="another password\n", DATABASE_URL=database_url
@@ -101,3 +113,102 @@ def test_create_user_refuses_an_address_mixing_scripts(tmp_path: Path) -> None:
     result = run_postboard(["create-user", "ad\u0430@example.com"], tmp_path, stdin="a long password\n")
     assert result.returncode == 1
     assert "email: The email address is not written in one script" in result.stderr
+
+
+def test_version_names_the_package_version() -> None:
+    result = run_postboard(["--version"], Path.cwd())
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"postboard {version('postboard')}"
+
+
+@pytest.mark.parametrize("command", [[], ["serve"]])
+def test_help_lists_the_settings_that_matter_database_url_first(command: list[str]) -> None:
+    result = run_postboard([*command, "--help"], Path.cwd())
+    assert result.returncode == 0
+    places = [result.stdout.find(name) for name in SETTINGS_IN_HELP]
+    assert -1 not in places, result.stdout
+    assert places == sorted(places)
+
+
+def test_serve_help_gives_each_option_and_its_default() -> None:
+    result = run_postboard(["serve", "--help"], Path.cwd())
+    shown = " ".join(result.stdout.split())  # as read, whatever the wrapping
+    assert "--host HOST address to listen on; 0.0.0.0 for every one (default 127.0.0.1)" in shown
+    assert "--port PORT port to listen on (default 8000)" in shown
+    assert "--workers WORKERS worker processes (default 1)" in shown
+
+
+def test_migrate_names_the_database_and_what_it_applied(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    first = run_postboard(["migrate"], tmp_path, DATABASE_URL=database_url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(
+        f"postboard: migrated the SQLite database {tmp_path / 'fresh.db'}: applied 0001, "
+    )
+
+    second = run_postboard(["migrate"], tmp_path, DATABASE_URL=database_url)
+    assert second.stdout == f"postboard: the SQLite database {tmp_path / 'fresh.db'} is already up to date\n"
+
+
+def test_migrate_names_a_postgresql_database_without_its_password(tmp_path: Path) -> None:
+    with new_postgres_database() as database_url:
+        password = make_url(database_url).password
+        result = run_postboard(["migrate"], tmp_path, DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stderr
+    url = make_url(database_url)
+    assert f"the database {url.database!r} at {url.host}:{url.port or 5432}" in result.stdout
+    assert not password or password not in result.stdout + result.stderr
+
+
+def test_create_user_at_a_terminal_asks_twice_and_names_the_database(tmp_path: Path) -> None:
+    status, shown = run_postboard_at_terminal(
+        ["create-user", "ada@example.com"], tmp_path, ["a long password", "a long password"]
+    )
+    assert status == 0, shown
+    assert shown.count("Password") == 2
+    assert "created user 1 <ada@example.com> in the SQLite database ./postboard.db" in shown
+    assert "a long password" not in shown
+
+
+def test_create_user_at_a_terminal_refuses_passwords_that_differ(tmp_path: Path) -> None:
+    status, shown = run_postboard_at_terminal(
+        ["create-user", "ada@example.com"], tmp_path, ["a long password", "a long passwore"]
+    )
+    assert status == 1
+    assert "postboard: error: passwords do not match" in shown
+    assert "a long passw" not in shown
+    assert not (tmp_path / "postboard.db").exists()
+
+
+@pytest.mark.parametrize("at_a_terminal", [True, False])
+def test_create_user_without_a_password_says_so(tmp_path: Path, at_a_terminal: bool) -> None:
+    if at_a_terminal:
+        status, shown = run_postboard_at_terminal(["create-user", "ada@example.com"], tmp_path, [""])
+        assert shown.count("Password") == 1, "no second question after an empty answer"
+    else:
+        result = run_postboard(["create-user", "ada@example.com"], tmp_path, stdin="\n")
+        status, shown = result.returncode, result.stderr
+    assert status == 1
+    assert "postboard: error: no password given" in shown
+    assert "at least 8 characters" not in shown
+
+
+def test_serve_on_a_taken_port_says_so_before_starting_anything(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_postboard(["serve", "--port", str(port)], tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"postboard: error: port {port} on 127.0.0.1 is already in use\n"
+    assert "Application startup complete" not in result.stdout + result.stderr
+    assert not (tmp_path / "postboard.db").exists(), "no migrations before the port is known to be free"
+
+
+def test_serve_names_the_database_and_whether_it_migrated(tmp_path: Path) -> None:
+    with serving(tmp_path) as (_, log_path):
+        log = log_path.read_text()
+    assert "postboard: migrated the SQLite database ./postboard.db: applied 0001, " in log
+    assert log.index("applied 0001") < log.index("Database connection was successful!")
+    with serving(tmp_path) as (_, log_path):
+        assert "postboard: the SQLite database ./postboard.db is already up to date" in log_path.read_text()
