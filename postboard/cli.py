@@ -80,6 +80,9 @@ def _settings_epilog(*names: str) -> str:
     return "\n".join(lines)
 
 
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="postboard",
@@ -94,9 +97,6 @@ def _parser() -> argparse.ArgumentParser:
     _add_create_user(commands)
     _add_seed(commands)
     return parser
-
-
-Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _add_command(
@@ -166,7 +166,9 @@ def _add_seed(commands: Commands) -> None:
         "POSTBOARD_ENV",
     )
     for table in ("users", "posts", "votes"):
-        seed.add_argument(f"--{table}", type=_count, required=True, metavar="N")
+        seed.add_argument(
+            f"--{table}", type=_count, required=True, metavar="N", help=f"how many {table} to make"
+        )
     seed.add_argument(
         "--seed",
         type=int,
