@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest lock clean
+.PHONY: run test lint typecheck pytest lock docs-assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,21 @@ test: $(VENV)/.installed-dev
 # Re-pin every dependency (needs uv: `pip install uv`); commit the result.
 lock:
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -o constraints.txt
+
+# Swagger UI and ReDoc for /docs and /redoc, from the npm registry (needs npm); see postboard/static/README.md.
+SWAGGER_UI_VERSION := 5.35.0
+REDOC_VERSION := 2.5.2
+docs-assets:
+	rm -rf .docs-assets && mkdir -p .docs-assets
+	cd .docs-assets && npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) redoc@$(REDOC_VERSION)
+	tar -xzf .docs-assets/swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz -C .docs-assets --one-top-level=swagger-ui
+	tar -xzf .docs-assets/redoc-$(REDOC_VERSION).tgz -C .docs-assets --one-top-level=redoc
+	cd .docs-assets/swagger-ui/package && cp swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt \
+		swagger-ui.css LICENSE NOTICE ../../../postboard/static/swagger-ui/
+	cp .docs-assets/swagger-ui/package/favicon-32x32.png postboard/static/favicon.png
+	cd .docs-assets/redoc/package && cp bundles/redoc.standalone.js bundles/redoc.standalone.js.LICENSE.txt \
+		LICENSE ../../../postboard/static/redoc/
+	rm -rf .docs-assets
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -18,6 +18,7 @@ from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import TokenConfig, TokenVerifier
 from postboard.config import Settings, load_secret_key
 from postboard.db import Database
+from postboard.docs_pages import install_docs
 from postboard.engines import PoolSettings
 from postboard.error_handlers import install_error_handlers
 from postboard.middleware import BodySizeLimit, SecurityHeaders
@@ -121,6 +122,9 @@ def create_app(settings: Settings) -> FastAPI:
         summary="A social posting API: register, log in, post and vote.",
         lifespan=lifespan,
         redirect_slashes=False,
+        # Postboard serves these pages itself, with their assets: see postboard/docs_pages.py.
+        docs_url=None,
+        redoc_url=None,
         # FastAPI's OpenTelemetry would otherwise look up the tracer, meter and logger providers at every
         # request (about a tenth of a hello's cost) to find none configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -133,5 +137,6 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     # The most requested first: FastAPI tries routes in order.
     install_routes(app, [root_router, posts_router, accounts_router, auth_router, votes_router])
+    install_docs(app)
     install_middleware(app, settings)
     return app

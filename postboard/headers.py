@@ -1,21 +1,50 @@
 """The security headers every answer carries, in one place for the middleware and the 500 handler."""
 
-# Pages that load Swagger UI or ReDoc from a CDN; every other answer is data, which needs no sources.
-_DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 _BASE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# Every answer but the two docs pages is data, which needs no sources.
 _API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# The docs pages load everything from Postboard's own /static (postboard/docs_pages.py), and talk to
+# Postboard only: the OpenAPI document, and the requests that Authorize and "Try it out" send.
+_SAME_ORIGIN_PAGE = [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    # Swagger UI draws its icons from data: URLs, which fetch nothing and run nothing.
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+]
+_SWAGGER_UI_CONTENT_SECURITY_POLICY = "; ".join(_SAME_ORIGIN_PAGE)
+_REDOC_CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        *(directive for directive in _SAME_ORIGIN_PAGE if not directive.startswith("style-src")),
+        # ReDoc (styled-components) writes its styles into <style> elements as it renders: they cannot be
+        # hashed ahead. Styles run no script; scripts stay limited to our own files.
+        "style-src 'self' 'unsafe-inline'",
+        # ReDoc's search index runs in a Web Worker that it starts from a blob: URL of its own script.
+        "worker-src blob:",
+    ]
+)
+_PAGE_CONTENT_SECURITY_POLICIES = {
+    "/docs": _SWAGGER_UI_CONTENT_SECURITY_POLICY,
+    "/redoc": _REDOC_CONTENT_SECURITY_POLICY,
+}
 
 
 def security_headers(path: str, authenticated: bool) -> dict[str, str]:
     """nosniff, no referrer, no framing, no sources for data; and `Cache-Control: no-store` on answers to
     authenticated requests, which may hold private data."""
     headers = dict(_BASE_HEADERS)
-    if path not in _DOCS_PATHS:
-        headers["Content-Security-Policy"] = _API_CONTENT_SECURITY_POLICY
+    headers["Content-Security-Policy"] = _PAGE_CONTENT_SECURITY_POLICIES.get(
+        path, _API_CONTENT_SECURITY_POLICY
+    )
     if authenticated:
         headers["Cache-Control"] = "no-store"
     return headers
@@ -28,14 +57,15 @@ def _raw(headers: dict[str, str]) -> RawHeaders:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
-# The four sets the middleware adds, encoded once: (docs page?, authenticated?) -> headers.
+# The sets the middleware adds, encoded once: (docs page or None, authenticated?) -> headers.
 _RAW_SECURITY_HEADERS = {
-    (docs, authenticated): _raw(security_headers("/docs" if docs else "/", authenticated))
-    for docs in (False, True)
+    (page, authenticated): _raw(security_headers(page or "/", authenticated))
+    for page in (None, *_PAGE_CONTENT_SECURITY_POLICIES)
     for authenticated in (False, True)
 }
 
 
 def raw_security_headers(path: str, authenticated: bool) -> RawHeaders:
     """`security_headers` as ASGI header pairs (lower-case names), without encoding them per answer."""
-    return _RAW_SECURITY_HEADERS[(path in _DOCS_PATHS, authenticated)]
+    page = path if path in _PAGE_CONTENT_SECURITY_POLICIES else None
+    return _RAW_SECURITY_HEADERS[(page, authenticated)]
