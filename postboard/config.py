@@ -2,9 +2,11 @@
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 import limits
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
@@ -64,10 +66,16 @@ class ConfigError(Exception):
     """A setting that makes starting unsafe or impossible; its message is shown to the operator as is."""
 
 
+Environment = Literal["development", "production"]
+ENVIRONMENTS = get_args(Environment)
+# The course's five variables, which name a PostgreSQL database together or not at all.
+COURSE_VARIABLES = ("hostname", "port", "username", "password", "name")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    postboard_env: Literal["development", "production"] = "development"
+    postboard_env: Environment = "development"
     database_url: str = ""
     # The course's way of naming the database, used when DATABASE_URL is unset and all five are set.
     database_hostname: str | None = None
@@ -113,6 +121,16 @@ class Settings(BaseSettings):
     # the proxy's idle timeout, so that the proxy never sends a request on a connection being closed.
     keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=3600)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _check_environment_name(cls, data: Any) -> Any:
+        """Refused by the variable's name: pydantic would name the field and leave the reader to map it."""
+        name = data.get("postboard_env") if isinstance(data, dict) else None
+        if name is not None and name not in ENVIRONMENTS:
+            allowed = " or ".join(ENVIRONMENTS)
+            raise ValueError(f"POSTBOARD_ENV must be {allowed}, not {name!r}")
+        return data
+
     @model_validator(mode="after")
     def _resolve_database_url(self) -> Self:
         self.database_url = normalize_database_url(self.database_url or self._course_database_url())
@@ -123,13 +141,22 @@ class Settings(BaseSettings):
         return self
 
     def _course_database_url(self) -> str:
-        parts = (self.database_hostname, self.database_port, self.database_username, self.database_name)
-        if any(part is None for part in parts) or self.database_password is None:
+        """All five course variables, or none: a partial set is a typo that must not fall back to SQLite.
+        `DATABASE_PASSWORD=` (set, empty) says that the server needs no password (trust or peer auth)."""
+        missing = [name for name in COURSE_VARIABLES if getattr(self, f"database_{name}") is None]
+        if len(missing) == len(COURSE_VARIABLES):
             return DEFAULT_DATABASE_URL
+        if missing:
+            names = ", ".join(f"DATABASE_{name.upper()}" for name in missing)
+            raise ValueError(
+                f"the course's DATABASE_* variables name a database only all together: {names} missing "
+                "(set DATABASE_PASSWORD= empty for a server that asks none, or set DATABASE_URL instead)"
+            )
+        assert self.database_password is not None  # for mypy: checked above
         return URL.create(
             "postgresql+asyncpg",
             username=self.database_username,
-            password=self.database_password.get_secret_value(),
+            password=self.database_password.get_secret_value() or None,
             host=self.database_hostname,
             port=self.database_port,
             database=self.database_name,
@@ -204,8 +231,30 @@ def behind_pgbouncer(url: URL) -> bool:
     return True
 
 
+def startup_warnings(settings: Settings) -> list[str]:
+    """Settings that start but should not run like this, one line each, for the operator to see at start."""
+    if settings.is_production and make_url(settings.database_url).get_backend_name() == "sqlite":
+        return [
+            "POSTBOARD_ENV=production on SQLite: one file on one host, written by one process at a time; "
+            "set DATABASE_URL to PostgreSQL (README: Running on PostgreSQL)"
+        ]
+    return []
+
+
+def check_database_folder(database_url: str) -> None:
+    """A SQLite file's folder must exist: SQLite makes the file, never the folder, and says only that it
+    cannot open the database."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    folder = Path(url.database).parent
+    if not folder.is_dir():
+        raise ConfigError(f"DATABASE_URL: the SQLite database's folder {folder} does not exist; create it")
+
+
 def load_secret_key(settings: Settings) -> str:
     """The key that signs tokens; in development one is made once and kept, so tokens survive restarts."""
+    check_database_folder(settings.database_url)
     if settings.secret_key is not None:
         key = settings.secret_key.get_secret_value()
         if settings.is_production:
@@ -214,6 +263,22 @@ def load_secret_key(settings: Settings) -> str:
     if settings.is_production:
         raise ConfigError("SECRET_KEY must be set when POSTBOARD_ENV=production")
     return _read_or_create_key_file(development_key_file(settings.database_url))
+
+
+@contextmanager
+def secret_key_for_start(settings: Settings) -> Iterator[str]:
+    """`load_secret_key`, for a start that goes on inside the `with`: a development key file made here is
+    removed again when the start fails (any exception, `sys.exit` included), so that a failed first start
+    leaves nothing behind. A key file that was there before is kept either way."""
+    key_file = None if settings.secret_key is not None else development_key_file(settings.database_url)
+    existed = key_file is None or key_file.exists()
+    key = load_secret_key(settings)
+    try:
+        yield key
+    except BaseException:
+        if not existed and key_file is not None:
+            key_file.unlink(missing_ok=True)
+        raise
 
 
 def check_production_secret_key(key: str) -> None:

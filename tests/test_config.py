@@ -5,9 +5,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import make_url
 
-from postboard.config import ConfigError, Settings, load_secret_key
+from postboard.config import (
+    ConfigError,
+    Settings,
+    check_database_folder,
+    load_secret_key,
+    secret_key_for_start,
+    startup_warnings,
+)
 
 COURSE_EXAMPLE_KEY = "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7"
 GOOD_KEY = "k" * 32
@@ -198,14 +206,37 @@ def test_course_password_with_special_characters_survives(
 
 
 @pytest.mark.parametrize("missing", list(COURSE_VARIABLES))
-def test_course_variables_are_ignored_unless_all_five_are_set(
+def test_a_partial_set_of_course_variables_is_refused_naming_the_missing_one(
     monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
     for name, value in COURSE_VARIABLES.items():
         if name != missing:
             monkeypatch.setenv(name, value)
 
-    assert Settings().database_url == "sqlite+aiosqlite:///./postboard.db"
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    [problem] = refused.value.errors()
+    assert problem["loc"] == ()  # so the one line shown names the variables, not a field
+    assert f"{missing} missing" in problem["msg"]
+
+
+def test_every_missing_course_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_HOSTNAME", "db.example.com")
+    monkeypatch.setenv("DATABASE_NAME", "fastapi")
+
+    with pytest.raises(ValidationError, match="DATABASE_PORT, DATABASE_USERNAME, DATABASE_PASSWORD missing"):
+        Settings()
+
+
+def test_an_empty_course_password_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {**COURSE_VARIABLES, "DATABASE_PASSWORD": ""}.items():
+        monkeypatch.setenv(name, value)
+
+    url = make_url(Settings().database_url)
+
+    assert url.password is None
+    assert (url.username, url.host, url.database) == ("postboard", "db.example.com", "fastapi")
 
 
 def test_database_url_wins_over_the_course_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -355,8 +386,84 @@ def test_production_key_given_as_an_argument() -> None:
     assert load_secret_key(settings) == GOOD_KEY
 
 
-def test_unknown_environment_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_environment_name_is_refused_by_the_variable_s_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POSTBOARD_ENV", "staging")
 
-    with pytest.raises(ValueError, match="postboard_env"):
+    with pytest.raises(ValidationError) as refused:
         Settings()
+
+    [problem] = refused.value.errors()
+    assert problem["loc"] == ()
+    assert "POSTBOARD_ENV must be development or production, not 'staging'" in problem["msg"]
+
+
+# --- startup_warnings -----------------------------------------------------------------------------------
+
+
+def test_production_on_sqlite_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTBOARD_ENV", "production")
+
+    [warning] = startup_warnings(Settings())
+
+    assert "production on SQLite" in warning
+
+
+@pytest.mark.parametrize(
+    ("environment", "database_url"),
+    [("development", "sqlite:///./postboard.db"), ("production", "postgresql://u@db/postboard")],
+)
+def test_no_warning_for_development_or_postgresql(
+    monkeypatch: pytest.MonkeyPatch, environment: str, database_url: str
+) -> None:
+    monkeypatch.setenv("POSTBOARD_ENV", environment)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+    assert startup_warnings(Settings()) == []
+
+
+# --- a SQLite database in a missing folder, and failed starts -------------------------------------------
+
+
+def test_a_sqlite_database_in_a_missing_folder_is_refused_before_any_key_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'nowhere' / 'app.db'}")
+
+    with pytest.raises(ConfigError, match=f"folder {tmp_path / 'nowhere'} does not exist"):
+        load_secret_key(Settings())
+    assert list(tmp_path.iterdir()) == [tmp_path / "work"]
+
+
+@pytest.mark.parametrize("database", ["sqlite:///:memory:", "sqlite://", "postgresql://u@nowhere/db"])
+def test_databases_without_a_folder_pass_the_folder_check(database: str) -> None:
+    check_database_folder(database)  # raises if it looked for a folder
+
+
+def _start_failing(key_file: Path) -> None:
+    """What `serve` does when the migrations fail, once the key file is there."""
+    assert key_file.exists()
+    raise SystemExit(1)
+
+
+def test_a_failed_start_removes_the_key_file_it_made(clean_environment: Path) -> None:
+    with pytest.raises(SystemExit), secret_key_for_start(Settings()):
+        _start_failing(clean_environment / "postboard.db.secret-key")
+
+    assert list(clean_environment.iterdir()) == []
+
+
+def test_a_failed_start_keeps_a_key_file_that_was_there(clean_environment: Path) -> None:
+    key = load_secret_key(Settings())
+
+    with pytest.raises(SystemExit), secret_key_for_start(Settings()) as started_with:
+        raise SystemExit(1)
+
+    assert started_with == key
+    assert load_secret_key(Settings()) == key
+
+
+def test_a_successful_start_keeps_the_key_file_it_made(clean_environment: Path) -> None:
+    with secret_key_for_start(Settings()) as key:
+        pass
+
+    assert (clean_environment / "postboard.db.secret-key").read_text().strip() == key
