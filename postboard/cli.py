@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from postboard.access_log import RedactQueryStrings
 from postboard.accounts.service import create_user
 from postboard.auth.passwords import PasswordHasher
-from postboard.config import ConfigError, Settings, load_secret_key
+from postboard.config import ConfigError, Settings, secret_key_for_start, startup_warnings
 from postboard.db import Database, describe_database
 from postboard.errors import DomainError
 from postboard.request_deadlines import RequestDeadlines, protocol_with_deadlines
@@ -258,12 +258,13 @@ def _serve(args: argparse.Namespace) -> None:
     settings = _settings()
     _check_port_is_free(args.host, args.port)
     try:
-        # Made here, once, so that worker processes find the development key instead of racing to make it.
-        load_secret_key(settings)
+        # Made here, once, so that worker processes find the development key instead of racing to make it;
+        # a key made for a first start that then fails (no database) is removed again.
+        with secret_key_for_start(settings):
+            _migrate_in_another_process()
     except ConfigError as error:
         raise CommandError(str(error)) from None
-    _migrate_in_another_process()
-    for warning in _throttling_warnings(settings, args.workers):
+    for warning in [*startup_warnings(settings), *_throttling_warnings(settings, args.workers)]:
         print(f"postboard: warning: {warning}", file=sys.stderr)
     uvicorn.run(
         "postboard.main:app",

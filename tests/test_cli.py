@@ -58,6 +58,14 @@ def test_serve_reports_an_unreachable_database_in_one_line(tmp_path: Path) -> No
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("postboard: error: cannot use the database 'postboard'")
     assert f"127.0.0.1:{port}" in line
+    # The development key made for this first start went with it: nothing is left behind.
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_warns_that_production_on_sqlite_is_one_file_on_one_host(tmp_path: Path) -> None:
+    with serving(tmp_path, POSTBOARD_ENV="production", SECRET_KEY="k" * 40) as (client, log_path):
+        assert client.get("/").status_code == 200
+    assert "warning: POSTBOARD_ENV=production on SQLite" in log_path.read_text()
 
 
 @pytest.mark.parametrize(
