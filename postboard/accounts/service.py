@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.models import LoginSession
 from postboard.auth.passwords import PasswordHasher
-from postboard.auth.reads import CallerReads, caller_id, caller_read
+from postboard.auth.reads import (
+    LIVE_LOGIN_SESSION,
+    CallerReads,
+    caller_id,
+    caller_read,
+    login_session_parameters,
+)
 from postboard.auth.service import check_password, count_write, end_all_login_sessions
 from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import Caller
@@ -22,7 +28,7 @@ from postboard.errors import (
     Unauthorized,
     user_not_found,
 )
-from postboard.orm import is_storable_id, utc_now
+from postboard.orm import is_storable_id
 from postboard.reads import Row
 from postboard.users.models import User
 from postboard.users.rows import add_user, change_email, lock_user
@@ -105,11 +111,7 @@ class PasswordCheck:
         return ConfirmedPassword(caller, email, password_hash)
 
 
-_LIVE_LOGIN_SESSION = select(LoginSession.id).where(
-    LoginSession.id == bindparam("login_session_id"),
-    LoginSession.user_id == bindparam("user_id"),
-    LoginSession.expires_at > bindparam("now"),
-)
+_LIVE_LOGIN_SESSION = select(LoginSession.id).where(*LIVE_LOGIN_SESSION)
 
 
 async def lock_confirmed(db: AsyncSession, confirmed: ConfirmedPassword) -> User:
@@ -117,8 +119,7 @@ async def lock_confirmed(db: AsyncSession, confirmed: ConfirmedPassword) -> User
     401) and the password confirmed is still theirs (else 403: it was changed meanwhile)."""
     caller = confirmed.caller
     user = await lock_user(db, caller.user_id)
-    parameters = {"login_session_id": caller.login_session_id, "user_id": caller.user_id, "now": utc_now()}
-    if user is None or await db.scalar(_LIVE_LOGIN_SESSION, parameters) is None:
+    if user is None or await db.scalar(_LIVE_LOGIN_SESSION, login_session_parameters(caller)) is None:
         raise Unauthorized(INVALID_TOKEN)
     if user.password_hash != confirmed.password_hash:
         raise Forbidden(WRONG_PASSWORD)

@@ -11,18 +11,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.utils import get_authorization_scheme_param
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.models import LoginSession
 from postboard.auth.passwords import PasswordHasher
-from postboard.auth.reads import CallerReads, login_session_is_alive
+from postboard.auth.reads import (
+    LIVE_LOGIN_SESSION,
+    CallerReads,
+    login_session_is_alive,
+    login_session_parameters,
+)
 from postboard.auth.service import count_write
 from postboard.auth.throttling import AddressBudget, Throttle, address_budget_of
 from postboard.auth.tokens import Caller, TokenConfig, TokenVerifier
 from postboard.errors import INVALID_TOKEN, NOT_AUTHENTICATED, TooManyRequests, Unauthorized
-from postboard.orm import is_storable_id, utc_now
+from postboard.orm import is_storable_id
 from postboard.request_db import Db, app_database
 from postboard.users.models import User
 
@@ -100,6 +105,14 @@ bearer_scheme = BearerScheme(tokenUrl="login", auto_error=False)
 AsCaller = Annotated[CallerReads, Depends(bearer_scheme)]
 
 
+# The caller's user, joined to their login session while it is alive; built once.
+_CALLER_IN_A_LIVE_LOGIN_SESSION = (
+    select(User)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(User.id == bindparam("user_id"), *LIVE_LOGIN_SESSION)
+)
+
+
 async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
     """The caller's user, if their login session is alive: logout, a password change, refresh-token reuse
     and account deletion delete it, and every worker sees that in the same query that loads the user.
@@ -110,15 +123,7 @@ async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
     deadlock with it.
     """
     caller = as_caller.caller
-    user = await db.scalar(
-        select(User)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(
-            User.id == caller.user_id,
-            LoginSession.id == caller.login_session_id,
-            LoginSession.expires_at > utc_now(),
-        )
-    )
+    user = await db.scalar(_CALLER_IN_A_LIVE_LOGIN_SESSION, login_session_parameters(caller))
     if user is None:
         raise Unauthorized(INVALID_TOKEN)
     yield user

@@ -27,16 +27,17 @@ from postboard.errors import INVALID_TOKEN, Unauthorized
 from postboard.orm import UTCDateTime, utc_now
 from postboard.reads import AnySelect, Row
 
-# The parameters every caller's read takes: `user_id` is also the caller's id wherever a read needs it
-# (whose drafts are visible, say).
-_LIVE_LOGIN_SESSION = (
+# The caller's login session is alive: the conditions every caller's read carries, with the parameters
+# that `login_session_parameters` gives. `user_id` is also the caller's id wherever a read needs it (whose
+# drafts are visible, say).
+LIVE_LOGIN_SESSION = (
     LoginSession.id == bindparam("login_session_id"),
     LoginSession.user_id == bindparam("user_id"),
     LoginSession.expires_at > bindparam("now", type_=UTCDateTime()),
 )
-_LOGIN_SESSION_ALIVE = exists().where(*_LIVE_LOGIN_SESSION)
+_LOGIN_SESSION_ALIVE = exists().where(*LIVE_LOGIN_SESSION)
 _IS_ALIVE = select(_LOGIN_SESSION_ALIVE.label("alive"))
-_WRITE_COUNT = select(LoginSession.write_count).where(*_LIVE_LOGIN_SESSION)
+_WRITE_COUNT = select(LoginSession.write_count).where(*LIVE_LOGIN_SESSION)
 # On the replica: its copy of the login session has counted every write the primary had counted.
 _REPLICA_HAS_THE_WRITES = exists().where(
     LoginSession.id == bindparam("login_session_id"),
@@ -73,7 +74,7 @@ class CallerReads:
 
     async def fetch(self, read: CallerRead, **parameters: Any) -> Sequence[Row]:
         """The rows of `read`; 401 when the caller's login session has ended."""
-        login_session = _login_session_parameters(self.caller)
+        login_session = login_session_parameters(self.caller)
         if self.database.has_replica:
             return await _read_beside_a_replica(self.database, login_session, read, parameters)
         rows = await self.database.fetch(read.statement, **login_session, **parameters)
@@ -102,10 +103,10 @@ async def _read_beside_a_replica(
 
 
 async def login_session_is_alive(database: Database, caller: Caller) -> bool:
-    return await _is_alive(database, _login_session_parameters(caller))
+    return await _is_alive(database, login_session_parameters(caller))
 
 
-def _login_session_parameters(caller: Caller) -> dict[str, Any]:
+def login_session_parameters(caller: Caller) -> dict[str, Any]:
     return {"user_id": caller.user_id, "login_session_id": caller.login_session_id, "now": utc_now()}
 
 
