@@ -241,13 +241,21 @@ def startup_warnings(settings: Settings) -> list[str]:
     return []
 
 
+def sqlite_file(database_url: str) -> Path | None:
+    """The file a SQLite database URL names; None for an in-memory database or another engine's."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
 def check_database_folder(database_url: str) -> None:
     """A SQLite file's folder must exist: SQLite makes the file, never the folder, and says only that it
     cannot open the database."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    database_file = sqlite_file(database_url)
+    if database_file is None:
         return
-    folder = Path(url.database).parent
+    folder = database_file.parent
     if not folder.is_dir():
         raise ConfigError(f"DATABASE_URL: the SQLite database's folder {folder} does not exist; create it")
 
@@ -290,11 +298,10 @@ def check_production_secret_key(key: str) -> None:
 
 def development_key_file(database_url: str) -> Path:
     """Beside the SQLite database file, so each database keeps its own key; else the working directory."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        database_file = Path(url.database)
-        return database_file.with_name(database_file.name + ".secret-key")
-    return FALLBACK_SECRET_KEY_FILE
+    database_file = sqlite_file(database_url)
+    if database_file is None:
+        return FALLBACK_SECRET_KEY_FILE
+    return database_file.with_name(database_file.name + ".secret-key")
 
 
 def _read_or_create_key_file(path: Path) -> str:
