@@ -279,6 +279,7 @@ def _serve(args: argparse.Namespace) -> None:
             RequestDeadlines(settings.request_head_timeout_seconds, settings.request_body_timeout_seconds)
         ),
         timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
 
 
