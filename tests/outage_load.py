@@ -28,6 +28,10 @@ class Answer:
     retry_after: str | None = None
     error: str | None = None
 
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
 
 @dataclass
 class Acknowledged:
@@ -41,6 +45,7 @@ class Acknowledged:
 @dataclass
 class _User:
     id: int
+    email: str
     token: str
     voted_on: set[int] = field(default_factory=set)  # each vote is tried once: a retry could answer 409
 
@@ -83,10 +88,12 @@ class Load:
                 roll = choose()
                 if roll < 0.4:
                     self._read_page(client, user)
-                elif roll < 0.7:
+                elif roll < 0.65:
                     self._write_post(client, user)
-                elif roll < 0.95:
+                elif roll < 0.9:
                     self._vote(client, user)
+                elif roll < 0.95:
+                    self._log_in(client, user.email)
                 else:
                     self._register(client)
 
@@ -130,12 +137,19 @@ class Load:
         if registered is None:
             return None
         user_id, email = registered
-        credentials = {"username": email, "password": DEFAULT_PASSWORD}
         while not self._stopping.is_set():
-            response = self._request(client, "login", lambda: client.post("/login", data=credentials))
-            if response is not None and response.status_code == 200:
-                return _User(user_id, response.json()["access_token"])
+            token = self._log_in(client, email)
+            if token is not None:
+                return _User(user_id, email, token)
         return None
+
+    def _log_in(self, client: httpx.Client, email: str) -> str | None:
+        credentials = {"username": email, "password": DEFAULT_PASSWORD}
+        response = self._request(client, "login", lambda: client.post("/login", data=credentials))
+        if response is None or response.status_code != 200:
+            return None
+        token: str = response.json()["access_token"]
+        return token
 
     def _read_page(self, client: httpx.Client, user: _User) -> None:
         page = {"limit": 10}

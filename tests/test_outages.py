@@ -6,6 +6,9 @@ What must hold: while the database is away, every answer is a 2xx (a request tha
 503 with Retry-After, never a 500 and never a hang; full service is back within 5 s of the database
 accepting connections again (the issue's bound), without restarting Postboard; and every write that was
 answered 2xx is in the database afterwards. The figures are printed (run with -s to see them).
+
+The same for Redis (REDIS_URL set): while it is gone the throttled routes (logins, registrations) answer
+503, which fails closed, and every other route keeps serving; back within 5 s of Redis returning.
 """
 
 import asyncio
@@ -20,9 +23,12 @@ import pytest
 from tests.helpers import TEST_SECRET_KEY
 from tests.live_server import serving
 from tests.outage_load import Acknowledged, Answer, Load
-from tests.throwaway_services import ThrowawayPostgres, throwaway_postgres
+from tests.services import new_postgres_database
+from tests.throwaway_services import ThrowawayPostgres, throwaway_postgres, throwaway_redis
 
 CLIENT_THREADS = 6
+# The routes whose budgets live in Redis (README: Settings); the load's names for them.
+THROTTLED = frozenset({"login", "register"})
 STEADY_SECONDS = 2  # of load before the first outage and after each recovery
 OUTAGE_SECONDS = 3  # the database is away this long
 # The issue's bound: from the database accepting connections again to every request succeeding. It is
@@ -60,7 +66,7 @@ def test_postgresql_stopped_and_killed_under_load(tmp_path: Path, workers: int) 
 
     recoveries = {outage.mode: _recovery_seconds(outage, load) for outage in outages}
     statuses = Counter(answer.status for answer in load.answers)
-    _report(workers, load, statuses, recoveries)
+    _report(f"PostgreSQL outage test, {workers} worker(s)", load, statuses, recoveries)
 
     unexpected = [answer for answer in load.answers if not _is_acceptable(answer)]
     assert not unexpected, (
@@ -72,13 +78,57 @@ def test_postgresql_stopped_and_killed_under_load(tmp_path: Path, workers: int) 
         failed = [
             (answer.kind, answer.status, round(answer.started - outage.back, 2))
             for answer in outage.answers_after(load)
-            if answer.status is None or answer.status // 100 != 2
+            if not answer.succeeded
         ]
         assert seconds <= RECOVERY_BOUND_SECONDS, (
             f"after the {outage.mode} stop, full service took {seconds:.2f} s; failed since: {failed}\n{log}"
         )
     _assert_all_stored(load.acknowledged, stored)
     assert "Traceback" not in log, log
+
+
+def test_redis_stopped_under_load(tmp_path: Path) -> None:
+    with throwaway_redis() as redis_server, new_postgres_database() as url:
+        settings = {
+            "DATABASE_URL": url,
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "REDIS_URL": redis_server.url,
+            "REGISTER_LIMIT_PER_ADDRESS": "10000/minute",  # the load registers from one address
+        }
+        with serving(tmp_path, **settings) as (client, log_path):
+            load = Load(str(client.base_url), CLIENT_THREADS)
+            with load.running():
+                time.sleep(STEADY_SECONDS)
+                stopped = time.monotonic()
+                redis_server.stop()
+                gone = time.monotonic()
+                time.sleep(OUTAGE_SECONDS)
+                restarting = time.monotonic()
+                redis_server.start()
+                back = time.monotonic()
+                time.sleep(RECOVERY_BOUND_SECONDS + STEADY_SECONDS)
+                outage = Outage("redis", stopped, back, time.monotonic())
+            log = log_path.read_text()
+
+    recovery = _recovery_seconds(outage, load)
+    statuses = Counter(answer.status for answer in load.answers)
+    _report("Redis outage test, 1 worker", load, statuses, {"Redis": recovery})
+
+    while_gone = [answer for answer in load.between(gone, restarting) if answer.ended < restarting]
+    throttled_while_gone = [answer for answer in while_gone if answer.kind in THROTTLED]
+    assert throttled_while_gone, "no login or registration met the outage: the test proves nothing"
+    refused = [
+        answer for answer in throttled_while_gone if answer.status != 503 or answer.retry_after is None
+    ]
+    assert not refused, (
+        f"throttled routes answered other than 503 with Retry-After while Redis was gone: {refused}"
+    )
+    failed = [answer for answer in load.answers if answer.kind not in THROTTLED and not answer.succeeded]
+    assert not failed, f"routes that need no Redis failed: {failed[:10]}"
+    assert all(_is_acceptable(answer) for answer in load.answers)
+    assert recovery <= RECOVERY_BOUND_SECONDS, (
+        f"full service took {recovery:.2f} s after Redis came back\n{log}"
+    )
 
 
 def _outage(database: ThrowawayPostgres, mode: str) -> Outage:
@@ -96,14 +146,14 @@ def _is_acceptable(answer: Answer) -> bool:
         return False  # no answer at all: a reset connection or a hang
     if answer.status == 503:
         return answer.retry_after is not None
-    return 200 <= answer.status < 300
+    return answer.succeeded
 
 
 def _recovery_seconds(outage: Outage, load: Load) -> float:
     """From the database's return to the start of the first request after which every one succeeded."""
     first_of_full_service = None
     for answer in outage.answers_after(load):
-        if answer.status is None or not 200 <= answer.status < 300:
+        if not answer.succeeded:
             first_of_full_service = None
         elif first_of_full_service is None:
             first_of_full_service = answer
@@ -112,7 +162,7 @@ def _recovery_seconds(outage: Outage, load: Load) -> float:
     return first_of_full_service.started - outage.back
 
 
-def _report(workers: int, load: Load, statuses: Counter[int | None], recoveries: dict[str, float]) -> None:
+def _report(title: str, load: Load, statuses: Counter[int | None], recoveries: dict[str, float]) -> None:
     success = sum(count for status, count in statuses.items() if status is not None and 200 <= status < 300)
     others = {
         status: count
@@ -121,10 +171,10 @@ def _report(workers: int, load: Load, statuses: Counter[int | None], recoveries:
     }
     acknowledged = load.acknowledged
     print(
-        f"\noutage test, {workers} worker(s): {len(load.answers)} requests, {success} 2xx, "
+        f"\n{title}: {len(load.answers)} requests, {success} 2xx, "
         f"{statuses[503]} 503, {statuses[500]} 500, {statuses[None]} without an answer, "
         f"other statuses {others}; "
-        + ", ".join(f"recovery after {mode} stop {seconds:.2f} s" for mode, seconds in recoveries.items())
+        + ", ".join(f"recovery after the {mode} stop {seconds:.2f} s" for mode, seconds in recoveries.items())
         + f"; writes checked: {len(acknowledged.users)} users, {len(acknowledged.posts)} posts, "
         f"{len(acknowledged.votes)} votes"
     )
