@@ -60,7 +60,7 @@ def test_postgresql_stopped_and_killed_under_load(tmp_path: Path, workers: int) 
             load = Load(str(client.base_url), CLIENT_THREADS)
             with load.running():
                 time.sleep(STEADY_SECONDS)
-                outages = [_outage(database, "fast"), _outage(database, "immediate")]
+                outages = [_outage(database, load, "fast"), _outage(database, load, "immediate")]
             log = log_path.read_text()
         stored = asyncio.run(_stored_writes(url))
 
@@ -106,8 +106,7 @@ def test_redis_stopped_under_load(tmp_path: Path) -> None:
                 restarting = time.monotonic()
                 redis_server.start()
                 back = time.monotonic()
-                time.sleep(RECOVERY_BOUND_SECONDS + STEADY_SECONDS)
-                outage = Outage("redis", stopped, back, time.monotonic())
+                outage = Outage("redis", stopped, back, _load_until_served(load, back))
             log = log_path.read_text()
 
     recovery = _recovery_seconds(outage, load)
@@ -131,14 +130,26 @@ def test_redis_stopped_under_load(tmp_path: Path) -> None:
     )
 
 
-def _outage(database: ThrowawayPostgres, mode: str) -> Outage:
+def _outage(database: ThrowawayPostgres, load: Load, mode: str) -> Outage:
     stopped = time.monotonic()
     database.stop(mode)
     time.sleep(OUTAGE_SECONDS)
     database.start()
     back = time.monotonic()
-    time.sleep(RECOVERY_BOUND_SECONDS + STEADY_SECONDS)
-    return Outage(mode, stopped, back, time.monotonic())
+    return Outage(mode, stopped, back, _load_until_served(load, back))
+
+
+def _load_until_served(load: Load, back: float) -> float:
+    """Lets the load run on until every request of the last STEADY_SECONDS succeeded, or until the
+    recovery bound and STEADY_SECONDS more have passed; returns when it ended."""
+    give_up = back + RECOVERY_BOUND_SECONDS + STEADY_SECONDS
+    while (now := time.monotonic()) < give_up:
+        if now - back >= STEADY_SECONDS:
+            recent = load.between(now - STEADY_SECONDS, now)
+            if recent and all(answer.succeeded for answer in recent):
+                return now
+        time.sleep(0.1)
+    return time.monotonic()
 
 
 def _is_acceptable(answer: Answer) -> bool:
@@ -167,7 +178,7 @@ def _report(title: str, load: Load, statuses: Counter[int | None], recoveries: d
     others = {
         status: count
         for status, count in statuses.items()
-        if status not in (None, 503) and status // 100 != 2
+        if status not in (None, 500, 503) and status // 100 != 2
     }
     acknowledged = load.acknowledged
     print(

@@ -3,6 +3,7 @@ suite's shared ones must stay up for every other test."""
 
 import glob
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +28,15 @@ def postgres_bin() -> Path:
     if not found:
         skip_without_service("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb) to start")
     return Path(found[-1]).parent
+
+
+def _check_server_user() -> None:
+    try:
+        pwd.getpwnam(POSTGRES_USER)
+    except KeyError:
+        skip_without_service(f"running as root, and no {POSTGRES_USER!r} user to run PostgreSQL as")
+    if shutil.which("runuser") is None:
+        skip_without_service(f"running as root, and no runuser to run PostgreSQL as {POSTGRES_USER!r}")
 
 
 class ThrowawayPostgres:
@@ -70,6 +80,8 @@ class ThrowawayPostgres:
 @contextmanager
 def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
     bin_dir = postgres_bin()
+    if os.geteuid() == 0:
+        _check_server_user()
     folder = Path(tempfile.mkdtemp(prefix="postboard-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, POSTGRES_USER, POSTGRES_USER)
