@@ -13,7 +13,6 @@ from postboard.config import (
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
     DEFAULT_POOL_SIZE,
     DEFAULT_POOL_TIMEOUT_SECONDS,
-    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     PGBOUNCER_OPTION,
     behind_pgbouncer,
 )
@@ -30,7 +29,8 @@ class PoolSettings:
     size: int = DEFAULT_POOL_SIZE
     max_overflow: int = 0
     timeout_seconds: float = DEFAULT_POOL_TIMEOUT_SECONDS
-    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS
+    # None: no limit, for migrations and commands (an index build may take minutes); the app sets one.
+    statement_timeout_seconds: float | None = None
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
 
 
@@ -100,9 +100,10 @@ def session_settings(url: URL, pool: PoolSettings) -> dict[str, str]:
     refuses ("unsupported startup parameter"), in session mode too. Behind PgBouncer in transaction mode a
     session's settings would stay on a server connection that other clients then share: none are made,
     and the role's own apply (README: Behind PgBouncer)."""
-    if url.get_backend_name() != "postgresql" or behind_pgbouncer(url):
+    timeout = pool.statement_timeout_seconds
+    if timeout is None or url.get_backend_name() != "postgresql" or behind_pgbouncer(url):
         return {}
-    return {"statement_timeout": f"{round(pool.statement_timeout_seconds * 1000)}ms"}
+    return {"statement_timeout": f"{round(timeout * 1000)}ms"}
 
 
 async def apply_session_settings(connection: asyncpg.Connection, settings: dict[str, str]) -> None:

@@ -10,11 +10,13 @@ from contextlib import asynccontextmanager, contextmanager
 import asyncpg
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import make_url
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection, AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.exc import DBAPIError, InternalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from postboard.app import create_app
+from postboard.engines import PoolSettings, session_settings
 from postboard.outages import database_unavailable
 from tests.helpers import DATABASE_UNAVAILABLE, in_process_client, make_settings, running_app
 from tests.live_server import free_port
@@ -267,3 +269,29 @@ async def test_statement_timeout_is_set_on_both_paths(postgresql_url: str) -> No
         reads_pool = app.state.database._reads._pool
         read_setting = await reads_pool.fetchval("SHOW statement_timeout")
     assert engine_setting == read_setting == "2500ms"
+
+
+@pytest.mark.parametrize(
+    ("url", "pool", "expected"),
+    [
+        (
+            "postgresql+asyncpg://db/postboard",
+            PoolSettings(statement_timeout_seconds=2.5),
+            {"statement_timeout": "2500ms"},
+        ),
+        # Migrations and commands: an index build may take minutes.
+        ("postgresql+asyncpg://db/postboard", PoolSettings(), {}),
+        # A session's setting would stay on a server connection that PgBouncer then gives other clients.
+        (
+            "postgresql+asyncpg://db/postboard?pgbouncer=transaction",
+            PoolSettings(statement_timeout_seconds=2.5),
+            {},
+        ),
+        ("sqlite+aiosqlite:///postboard.db", PoolSettings(statement_timeout_seconds=2.5), {}),
+    ],
+    ids=["app", "migrations-and-commands", "behind-pgbouncer", "sqlite"],
+)
+def test_which_connections_get_a_statement_timeout(
+    url: str, pool: PoolSettings, expected: dict[str, str]
+) -> None:
+    assert session_settings(make_url(url), pool) == expected
