@@ -23,8 +23,9 @@ UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
 # asyncpg's InterfaceError for a connection that it has found closed ("connection is closed", "the
 # connection was closed in the middle of operation"); its other InterfaceErrors are misuse, a bug.
 _CLOSED_CONNECTION_WORDS = ("connection is closed", "connection was closed", "pool is closing")
-# Packages whose OSErrors are a database connection's: the driver, and the event loop's sockets under it.
-_DRIVER_PACKAGES = ("asyncpg", "asyncio", "sqlalchemy")
+# The packages whose OSErrors are a database connection's: the driver (its frames stay in the traceback of
+# an error raised from the event loop's sockets under it, through SQLAlchemy's pool too).
+_DRIVER_PACKAGES = ("asyncpg",)
 
 
 def database_unavailable(error: BaseException) -> bool:

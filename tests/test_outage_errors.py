@@ -6,11 +6,12 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import asyncpg
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import make_url
+from sqlalchemy import Integer, literal, make_url, select
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection, AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.exc import DBAPIError, InternalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -18,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from postboard.app import create_app
 from postboard.engines import PoolSettings, session_settings
 from postboard.outages import database_unavailable
+from postboard.reads import DatabaseUnavailable
 from tests.helpers import DATABASE_UNAVAILABLE, in_process_client, make_settings, running_app
 from tests.live_server import free_port
 
@@ -232,6 +234,20 @@ async def test_a_statement_past_the_statement_timeout_is_503_on_both_paths(postg
         assert response.headers["retry-after"] == "5"
         assert response.json() == DATABASE_UNAVAILABLE
     assert after.status_code == 200, after.text
+
+
+async def test_a_unix_socket_that_is_gone_is_503_on_both_paths(tmp_path: Path) -> None:
+    # The server's socket file is removed while it is down: connecting raises FileNotFoundError.
+    app = create_app(make_settings(f"postgresql://postgres@/postboard?host={tmp_path / 'no-server'}"))
+    async with in_process_client(app, raise_app_exceptions=False) as client:
+        registered = await client.post("/users/", json={"email": "a@example.com", "password": "long enough"})
+    database = app.state.database
+    await database.open()  # the read path's pool connects at its first read, not here
+    with pytest.raises(DatabaseUnavailable):
+        await database.fetch(select(literal(1, Integer).label("one")))
+    await database.dispose()
+    assert registered.status_code == 503, registered.text  # the engine's path
+    assert registered.headers["retry-after"] == "5"
 
 
 @contextmanager
