@@ -102,6 +102,8 @@ def create_app(settings: Settings) -> FastAPI:
             size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
             timeout_seconds=settings.database_pool_timeout,
+            statement_timeout_seconds=settings.database_statement_timeout,
+            connect_timeout_seconds=settings.database_connect_timeout,
         ),
         replica_url=settings.database_replica_url,
     )

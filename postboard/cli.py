@@ -18,6 +18,8 @@ from typing import Any, TypeAlias
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from postboard.access_log import RedactQueryStrings
 from postboard.accounts.service import create_user
@@ -266,7 +268,7 @@ def _serve(args: argparse.Namespace) -> None:
         raise CommandError(str(error)) from None
     for warning in [*startup_warnings(settings), *_throttling_warnings(settings, args.workers)]:
         print(f"postboard: warning: {warning}", file=sys.stderr)
-    uvicorn.run(
+    config = uvicorn.Config(
         "postboard.main:app",
         host=args.host,
         port=args.port,
@@ -279,7 +281,32 @@ def _serve(args: argparse.Namespace) -> None:
             RequestDeadlines(settings.request_head_timeout_seconds, settings.request_body_timeout_seconds)
         ),
         timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
+    _run(config)
+
+
+def _run(config: uvicorn.Config) -> None:
+    """uvicorn.run's work, with the worker processes supervised by `_Workers`."""
+    if config.workers > 1:
+        _Workers(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+class _Workers(Multiprocess):
+    """uvicorn's supervisor of worker processes, which lets go of its own copy of the listening socket as
+    soon as it is told to stop: the workers close theirs as they begin their graceful shutdown, so new
+    connections are then refused, rather than queued by the kernel for workers that no longer accept them
+    and reset when the last one has exited."""
+
+    def terminate_all(self) -> None:
+        for listening in self.sockets:
+            listening.close()
+        super().terminate_all()
 
 
 def _throttling_warnings(settings: Settings, workers: int) -> list[str]:

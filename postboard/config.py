@@ -30,6 +30,8 @@ WELL_KNOWN_SECRET_KEYS = frozenset(
 )
 DEFAULT_POOL_SIZE = 10
 DEFAULT_POOL_TIMEOUT_SECONDS = 30.0
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 30.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
 # Where a development key lives when the database is not a SQLite file.
 FALLBACK_SECRET_KEY_FILE = Path(".postboard-secret-key")
 # DATABASE_URL's own query option, which the driver never sees: `?pgbouncer=transaction` says that the URL
@@ -87,6 +89,10 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, gt=0, le=1000)
     database_max_overflow: int = Field(default=0, ge=0, le=1000)
     database_pool_timeout: float = Field(default=DEFAULT_POOL_TIMEOUT_SECONDS, gt=0, le=3600)
+    # PostgreSQL only: the server cancels a statement that runs longer (a 503 for the request), and a
+    # connection attempt that gets no answer is given up, so that a slow or gone database never hangs one.
+    database_statement_timeout: float = Field(default=DEFAULT_STATEMENT_TIMEOUT_SECONDS, gt=0, le=3600)
+    database_connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT_SECONDS, gt=0, le=600)
     # A streaming replica of DATABASE_URL (PostgreSQL only) that serves the reads of GET requests.
     database_replica_url: str | None = None
     secret_key: SecretStr | None = None
@@ -120,6 +126,8 @@ class Settings(BaseSettings):
     # uvicorn's own default; behind a proxy that keeps connections to Postboard open, make it longer than
     # the proxy's idle timeout, so that the proxy never sends a request on a connection being closed.
     keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=3600)
+    # After SIGTERM: how long requests already accepted may take to finish before the process exits anyway.
+    graceful_shutdown_seconds: int = Field(default=10, gt=0, le=3600)
 
     @model_validator(mode="before")
     @classmethod

@@ -8,7 +8,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from postboard.config import PGBOUNCER_OPTION
-from postboard.engines import PoolSettings, driver_arguments, is_in_memory, make_engine
+from postboard.engines import PoolSettings, driver_arguments, is_in_memory, make_engine, session_settings
 from postboard.reads import AnySelect, AsyncpgReads, Reads, Row, SQLAlchemyReads
 
 
@@ -73,7 +73,8 @@ class Database:
         return AsyncpgReads(
             self.engine.dialect,
             url.difference_update_query([PGBOUNCER_OPTION]),
-            driver_arguments(url),
+            driver_arguments(url, pool),
+            session_settings(url, pool),
             pool.size,
             pool.timeout_seconds,
         )

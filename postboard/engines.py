@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from postboard.config import (
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
     DEFAULT_POOL_SIZE,
     DEFAULT_POOL_TIMEOUT_SECONDS,
     PGBOUNCER_OPTION,
@@ -22,11 +23,15 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 @dataclass(frozen=True)
 class PoolSettings:
     """How many connections a process keeps per pool, how many more it may open for a burst (closed
-    again after use), and how long a request waits for one before it is answered 503."""
+    again after use), and how long a request waits for one before it is answered 503; on PostgreSQL, how
+    long a statement may run and a connection attempt may wait for the server."""
 
     size: int = DEFAULT_POOL_SIZE
     max_overflow: int = 0
     timeout_seconds: float = DEFAULT_POOL_TIMEOUT_SECONDS
+    # None: no limit, for migrations and commands (an index build may take minutes); the app sets one.
+    statement_timeout_seconds: float | None = None
+    connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
 
 
 def make_engine(
@@ -42,7 +47,7 @@ def make_engine(
         url = make_url(database_url)
         engine = create_async_engine(
             url.difference_update_query([PGBOUNCER_OPTION]),
-            connect_args=driver_arguments(url),
+            connect_args=driver_arguments(url, pool),
             pool_size=pool.size,
             max_overflow=pool.max_overflow,
             pool_timeout=pool.timeout_seconds,
@@ -52,6 +57,8 @@ def make_engine(
         _configure_sqlite(engine, sqlite_begin)
     else:
         event.listen(engine.sync_engine, "handle_error", _count_confused_connections_as_lost)
+        if settings := session_settings(make_url(database_url), pool):
+            _apply_session_settings_on_connect(engine, settings)
     # No pre-ping: it costs a round trip per request. A connection lost to a database restart fails one
     # request (503) and makes the pool replace every connection it held before.
     return engine
@@ -66,8 +73,9 @@ def _count_confused_connections_as_lost(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
 
-def driver_arguments(url: URL) -> dict[str, Any]:
-    """The driver's connection arguments besides the URL, the same on both paths.
+def driver_arguments(url: URL, pool: PoolSettings) -> dict[str, Any]:
+    """The driver's connection arguments besides the URL, the same on both paths (PostgreSQL only): a
+    connect that gets no answer is given up after the connect timeout.
 
     Behind PgBouncer in transaction mode, statements outside a transaction, and even the two message
     batches asyncpg sends for one statement, may each reach another server connection. asyncpg's cached
@@ -75,7 +83,41 @@ def driver_arguments(url: URL) -> dict[str, Any]:
     client's under the same name (wrong rows). Without its cache, asyncpg sends each statement unnamed and
     parses it again in the batch that binds it; SQLAlchemy's cache then keeps only descriptions, client-side.
     """
-    return {"statement_cache_size": 0} if behind_pgbouncer(url) else {}
+    if url.get_backend_name() != "postgresql":
+        return {}
+    arguments: dict[str, Any] = {"timeout": pool.connect_timeout_seconds}
+    if behind_pgbouncer(url):
+        arguments["statement_cache_size"] = 0
+    return arguments
+
+
+def session_settings(url: URL, pool: PoolSettings) -> dict[str, str]:
+    """The PostgreSQL settings each new connection makes for its session, on both paths: the statement
+    timeout, after which the server cancels a statement (the request is answered 503; the connection stays
+    usable).
+
+    Set by a statement once a connection is made rather than as a startup parameter, which PgBouncer
+    refuses ("unsupported startup parameter"), in session mode too. Behind PgBouncer in transaction mode a
+    session's settings would stay on a server connection that other clients then share: none are made,
+    and the role's own apply (README: Behind PgBouncer)."""
+    timeout = pool.statement_timeout_seconds
+    if timeout is None or url.get_backend_name() != "postgresql" or behind_pgbouncer(url):
+        return {}
+    return {"statement_timeout": f"{round(timeout * 1000)}ms"}
+
+
+async def apply_session_settings(connection: asyncpg.Connection, settings: dict[str, str]) -> None:
+    """One round trip per new connection, none per statement."""
+    for name, value in settings.items():
+        await connection.execute("SELECT set_config($1, $2, false)", name, value)
+
+
+def _apply_session_settings_on_connect(engine: AsyncEngine, settings: dict[str, str]) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        # On the driver's own connection: through SQLAlchemy's adapter the statement would open a
+        # transaction, and the pool's rollback at check-in would undo the setting.
+        dbapi_connection.run_async(lambda connection: apply_session_settings(connection, settings))
 
 
 def _configure_sqlite(engine: AsyncEngine, begin: str | None) -> None:

@@ -6,17 +6,19 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from limits.errors import StorageError
-from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from postboard.errors import DATABASE_UNAVAILABLE, INTERNAL_ERROR, RATE_LIMITER_UNAVAILABLE, DomainError
 from postboard.headers import security_headers
+from postboard.outages import database_unavailable
 from postboard.reads import DatabaseUnavailable
 from postboard.routing import method_not_allowed
 
@@ -98,14 +100,13 @@ def _unavailable_handler(what: str, detail: str) -> ExceptionHandler:
     return handler
 
 
-def _lost_connection_handler(database_unavailable: ExceptionHandler) -> ExceptionHandler:
-    """The driver's internal errors: a 503 where they meant a lost connection (the pool has dropped it),
-    else the bug they are."""
+def _database_error_handler(database_unavailable_handler: ExceptionHandler) -> ExceptionHandler:
+    """The database's errors, and the system's: a 503 where they say that the database is out of reach
+    (outages.py tells which), else the bug they are."""
 
     async def handler(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, InternalError)
-        if error.connection_invalidated:
-            return await database_unavailable(request, error)
+        if isinstance(error, DatabaseUnavailable) or database_unavailable(error):
+            return await database_unavailable_handler(request, error)
         return await _unexpected_error_handler(request, error)
 
     return handler
@@ -125,11 +126,20 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(status.HTTP_400_BAD_REQUEST, _undecodable_body_handler)
     app.add_exception_handler(RequestValidationError, _invalid_request_handler)
     app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, method_not_allowed)
-    # Lost connections and refused connects to the database, and no pooled connection free in time.
-    database_unavailable = _unavailable_handler("database", DATABASE_UNAVAILABLE)
-    for error_type in (OperationalError, InterfaceError, ConnectionError, PoolTimeout, DatabaseUnavailable):
-        app.add_exception_handler(error_type, database_unavailable)
-    app.add_exception_handler(InternalError, _lost_connection_handler(database_unavailable))
+    # Lost connections and refused connects to the database, a server shutting down or starting up, no
+    # pooled connection free in time, a statement past the statement timeout: 503. The errors of these
+    # types that say none of that: 500.
+    database_errors = _database_error_handler(_unavailable_handler("database", DATABASE_UNAVAILABLE))
+    for error_type in (
+        DBAPIError,  # SQLAlchemy's, wrapping the driver's
+        PoolTimeout,
+        OSError,
+        asyncpg.PostgresError,  # the driver's own, unwrapped
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.InternalClientError,
+        DatabaseUnavailable,  # the read path's
+    ):
+        app.add_exception_handler(error_type, database_errors)
     # Throttling fails closed: without its counters, logins and registrations wait rather than go unchecked.
     app.add_exception_handler(StorageError, _unavailable_handler("rate limiter", RATE_LIMITER_UNAVAILABLE))
     app.add_exception_handler(Exception, _unexpected_error_handler)

@@ -5,7 +5,7 @@ costs about 140 µs of Python per statement on top of asyncpg's own work (greenl
 result adaptation), and a checkout 60 µs more: more than the whole query. So reads compile their
 statement once, to the SQL and parameter order asyncpg takes, and run it on a pool of asyncpg's own.
 On SQLite each call is a hop to aiosqlite's thread anyway, so reads keep SQLAlchemy's execution there.
-Behind PgBouncer in transaction mode the pool caches no statement (see `db.driver_arguments`).
+Behind PgBouncer in transaction mode the pool caches no statement (see `engines.driver_arguments`).
 Rows come back as asyncpg `Record`s or SQLAlchemy `RowMapping`s: both are read by column name.
 """
 
@@ -17,7 +17,9 @@ import asyncpg
 from sqlalchemy import URL, Boolean, Dialect, Integer, Select, String
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from postboard.engines import apply_session_settings
 from postboard.orm import UTCDateTime
+from postboard.outages import database_unavailable
 
 # Column types that asyncpg already returns as the Python values the app expects (UTCDateTime: asyncpg
 # returns aware UTC datetimes), so its rows need no conversion. A statement that selects another type is
@@ -72,17 +74,6 @@ class SQLAlchemyReads:
         pass
 
 
-# Errors that say the database is out of reach or busy, not that the statement is wrong: retry later.
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,  # no connection free within the pool timeout
-    asyncpg.PostgresConnectionError,  # including a connection lost mid-query
-    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
-    asyncpg.exceptions.InsufficientResourcesError,  # too many connections
-    asyncpg.exceptions.InternalClientError,  # a connection the server closed, used before that was noticed
-)
-
-
 class AsyncpgReads:
     """Reads on the PostgreSQL server at `url`: each statement compiled once by `dialect`, run on asyncpg's
     pool."""
@@ -92,12 +83,14 @@ class AsyncpgReads:
         dialect: Dialect,
         url: URL,
         driver_arguments: dict[str, Any],
+        session_settings: dict[str, str],
         pool_size: int,
         timeout_seconds: float,
     ) -> None:
         self._dialect = dialect
         self._url = url
         self._driver_arguments = driver_arguments  # as the engine passes them, on top of the URL
+        self._session_settings = session_settings  # as the engine makes them on each new connection
         self._pool_size = pool_size
         self._timeout_seconds = timeout_seconds
         self._pool: asyncpg.Pool | None = None
@@ -117,8 +110,12 @@ class AsyncpgReads:
             # Reads leave no session state behind (no transaction, no SET, no LISTEN), so the round trip
             # that asyncpg's default reset makes at every release buys nothing.
             reset=_keep_as_is,
+            init=self._set_up_session,
             **arguments,
         )
+
+    async def _set_up_session(self, connection: asyncpg.Connection) -> None:
+        await apply_session_settings(connection, self._session_settings)
 
     async def fetch(self, statement: AnySelect, parameters: dict[str, Any]) -> Sequence[Row]:
         assert self._pool is not None, "open() the reads before fetching"
@@ -132,12 +129,15 @@ class AsyncpgReads:
                 rows: Sequence[Row] = await connection.fetch(sql, *arguments)
             finally:
                 await self._pool.release(connection)
-        except _UNAVAILABLE as error:
-            raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
         except asyncpg.DataError as error:
             if error.__cause__ is None:  # the server's own: its message quotes no argument
                 raise
             raise _without_the_value(error, sql) from None
+        except Exception as error:
+            # Any OSError here is the connection's: nothing else in this block touches the system.
+            if database_unavailable(error) or isinstance(error, OSError):
+                raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
+            raise
         return rows
 
     async def _acquire(self, pool: asyncpg.Pool) -> asyncpg.Connection:
