@@ -22,6 +22,7 @@ from postboard.docs_pages import install_docs
 from postboard.engines import PoolSettings
 from postboard.error_handlers import install_error_handlers
 from postboard.middleware import BodySizeLimit, SecurityHeaders
+from postboard.openapi_links import install_links
 from postboard.posts.router import router as posts_router
 from postboard.routing import SMALL_BODY_MAX_BYTES, install_routes, small_body_paths
 from postboard.votes.router import router as votes_router
@@ -140,5 +141,6 @@ def create_app(settings: Settings) -> FastAPI:
     # The most requested first: FastAPI tries routes in order.
     install_routes(app, [root_router, posts_router, accounts_router, auth_router, votes_router])
     install_docs(app)
+    install_links(app)
     install_middleware(app, settings)
     return app

@@ -8,6 +8,8 @@ from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 from pydantic_core import PydanticCustomError
 
+from postboard.patterns import NO_NUL, Published
+
 
 def _require_encodable(value: str) -> str:
     # JSON's "\ud800" escape yields a lone surrogate, which no database stores and no hasher can encode.
@@ -28,7 +30,8 @@ def _reject_nul(value: str) -> str:
 REQUIRE_ENCODABLE = AfterValidator(_require_encodable)
 REJECT_NUL = AfterValidator(_reject_nul)
 EncodableStr = Annotated[str, REQUIRE_ENCODABLE]
-StorableStr = Annotated[EncodableStr, REJECT_NUL]
+# Lone surrogates are not in the pattern: JSON Schema strings are sequences of Unicode characters.
+StorableStr = Annotated[EncodableStr, REJECT_NUL, Published(NO_NUL)]
 # A bound put on StorableStr is checked after its validators, and worded for lists ("at most 300 items after
 # validation"); Annotated[str, StringConstraints(max_length=n), REQUIRE_ENCODABLE, REJECT_NUL] checks it
 # first, before any costly work, and says "at most n characters".

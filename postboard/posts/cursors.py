@@ -5,11 +5,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from postboard.orm import MAX_ID
+from postboard.patterns import decimal_at_most
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-# "<microseconds since the epoch>_<post id>": opaque to clients, who only pass back what Link gave them.
-_CURSOR = re.compile(r"(\d{1,18})_(\d{1,10})")
+_LAST_MICROSECOND = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _MICROSECOND
+# "<microseconds since the epoch>_<post id>", each as str(int) writes it and within what the server can hold:
+# opaque to clients, who only pass back what Link gave them. Published in OpenAPI as the parameter's pattern.
+CURSOR_PATTERN = f"^({decimal_at_most(_LAST_MICROSECOND)})_({decimal_at_most(MAX_ID)})$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 NOT_A_CURSOR = "must be a cursor from the Link header of an earlier page"
 
 
@@ -30,10 +34,4 @@ def parse_cursor(text: str) -> PageCursor:
     if match is None:
         raise ValueError(NOT_A_CURSOR)
     microseconds, post_id = (int(part) for part in match.groups())
-    try:
-        created_at = _EPOCH + microseconds * _MICROSECOND
-    except OverflowError:
-        raise ValueError(NOT_A_CURSOR) from None
-    if post_id > MAX_ID:
-        raise ValueError(NOT_A_CURSOR)
-    return PageCursor(created_at, post_id)
+    return PageCursor(_EPOCH + microseconds * _MICROSECOND, post_id)

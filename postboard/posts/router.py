@@ -9,8 +9,9 @@ from postboard.errors import Forbidden, NotFound, Unauthorized, Unavailable
 from postboard.fields import REJECT_NUL, REQUIRE_ENCODABLE, PathId
 from postboard.openapi import responses
 from postboard.orm import MAX_OFFSET
+from postboard.patterns import NO_NUL, Published
 from postboard.posts import service
-from postboard.posts.cursors import PageCursor, parse_cursor
+from postboard.posts.cursors import CURSOR_PATTERN, PageCursor, parse_cursor
 from postboard.posts.models import TITLE_MAX_LENGTH, PostRow
 from postboard.posts.schemas import Post, PostCreate, PostOut
 from postboard.request_db import Db
@@ -29,10 +30,12 @@ def _check_cursor(text: str) -> str:
     return text
 
 
-Cursor = Annotated[str, AfterValidator(_check_cursor)]
+Cursor = Annotated[str, AfterValidator(_check_cursor), Published(CURSOR_PATTERN)]
 # No title is longer, so a longer search could match nothing; capped, its LIKE pattern also stays far inside
 # SQLite's limit (50,000 bytes, which escaping `%` and `_` halves), past which the database refuses it.
-SearchText = Annotated[str, StringConstraints(max_length=TITLE_MAX_LENGTH), REQUIRE_ENCODABLE, REJECT_NUL]
+SearchText = Annotated[
+    str, StringConstraints(max_length=TITLE_MAX_LENGTH), REQUIRE_ENCODABLE, REJECT_NUL, Published(NO_NUL)
+]
 _NEXT_PAGE = {
     "Link": {
         "description": 'When the page is full: `<URL of the next page>; rel="next"`, which continues '

@@ -1,8 +1,10 @@
 from typing import Annotated
 
+import email_validator
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from postboard.fields import REJECT_NUL, REQUIRE_ENCODABLE, EncodableStr, Timestamp
+from postboard.patterns import Published, not_under_domains
 from postboard.users.emails import normalize_email
 from postboard.users.models import EMAIL_MAX_LENGTH
 
@@ -17,6 +19,8 @@ NormalizedEmail = Annotated[
     REJECT_NUL,
     AfterValidator(normalize_email),
     Field(json_schema_extra={"format": "email"}),
+    # What `format: email` leaves unsaid: no address at a special-use domain (RFC 6761: .test, .invalid, ...).
+    Published(not_under_domains(email_validator.SPECIAL_USE_DOMAIN_NAMES)),
 ]
 
 
