@@ -34,8 +34,9 @@ RUN python3 -m venv /opt/postboard \
 
 FROM python AS runtime
 RUN groupadd --system --gid 10001 postboard \
-    && useradd --system --uid 10001 --gid postboard --home-dir /var/lib/postboard --create-home \
-        --shell /usr/sbin/nologin postboard
+    && useradd --system --uid 10001 --gid postboard --home-dir /var/lib/postboard --no-create-home \
+        --shell /usr/sbin/nologin postboard \
+    && install --directory --owner postboard --group postboard --mode 0750 /var/lib/postboard
 COPY --from=install /opt/postboard /opt/postboard
 ENV PATH=/opt/postboard/bin:$PATH \
     POSTBOARD_ENV=production
