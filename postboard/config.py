@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     # uvicorn's own default; behind a proxy that keeps connections to Postboard open, make it longer than
     # the proxy's idle timeout, so that the proxy never sends a request on a connection being closed.
     keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=3600)
+    # `postboard serve`'s log lines: readable text, or one JSON object per line for a log pipeline.
+    log_format: Literal["text", "json"] = "text"
 
     @model_validator(mode="before")
     @classmethod
