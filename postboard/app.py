@@ -11,6 +11,7 @@ from sqlalchemy import Integer, literal_column, select, text
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from postboard.access_log import AccessLog
 from postboard.accounts.router import router as accounts_router
 from postboard.auth.passwords import PasswordHasher
 from postboard.auth.router import router as auth_router
@@ -21,9 +22,12 @@ from postboard.db import Database
 from postboard.docs_pages import install_docs
 from postboard.engines import PoolSettings
 from postboard.error_handlers import install_error_handlers
+from postboard.health import health_router
 from postboard.middleware import BodySizeLimit, SecurityHeaders
 from postboard.openapi_links import install_links
 from postboard.posts.router import router as posts_router
+from postboard.request_ids import HEADER as REQUEST_ID_HEADER
+from postboard.request_ids import RequestIds
 from postboard.routing import SMALL_BODY_MAX_BYTES, install_routes, small_body_paths
 from postboard.votes.router import router as votes_router
 
@@ -71,8 +75,9 @@ def token_config(settings: Settings) -> TokenConfig:
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Added innermost first: a request meets the proxy headers, the security headers (so that every
-    answer gets them, a 413 included), CORS (so that a browser may read a 413 too), then the size cap.
+    """Added innermost first: a request meets its id, the access log, the proxy headers, the security
+    headers (so that every answer gets them, a 413 included), CORS (so that a browser may read a 413 too),
+    then the size cap.
     The routes must be installed first: the size cap learns from them which take only small bodies."""
     app.add_middleware(
         BodySizeLimit,
@@ -86,14 +91,18 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After", "Link"],
+            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+            expose_headers=["Retry-After", "Link", REQUEST_ID_HEADER],
             allow_credentials=False,
         )
     app.add_middleware(SecurityHeaders)
     if settings.trusted_proxies:
         # The client address (for throttling and logs) comes from X-Forwarded-For only via these proxies.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    # Outermost: every record logged while serving a request carries its id, the access line included, and
+    # every answer (a 413 too) the X-Request-ID header.
+    app.add_middleware(AccessLog)
+    app.add_middleware(RequestIds)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -139,7 +148,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.throttle = throttle
     install_error_handlers(app)
     # The most requested first: FastAPI tries routes in order.
-    install_routes(app, [root_router, posts_router, accounts_router, auth_router, votes_router])
+    install_routes(
+        app, [root_router, posts_router, accounts_router, auth_router, votes_router, health_router]
+    )
     install_docs(app)
     install_links(app)
     install_middleware(app, settings)

@@ -1,8 +1,7 @@
-"""The `postboard` command: serve, migrate, create-user, seed."""
+"""The `postboard` command: serve, migrate, check, create-user, seed."""
 
 import argparse
 import asyncio
-import copy
 import errno
 import getpass
 import socket
@@ -13,7 +12,7 @@ import time
 from collections.abc import Sequence
 from functools import partial
 from importlib.metadata import version
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import uvicorn
 from pydantic import ValidationError
@@ -21,12 +20,12 @@ from sqlalchemy.exc import DBAPIError
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess
 
-from postboard.access_log import RedactQueryStrings
 from postboard.accounts.service import create_user
 from postboard.auth.passwords import PasswordHasher
-from postboard.config import ConfigError, Settings, secret_key_for_start, startup_warnings
+from postboard.config import ConfigError, Settings, secret_key_for_start, sqlite_file, startup_warnings
 from postboard.db import Database, describe_database
 from postboard.errors import DomainError
+from postboard.logs import log_config
 from postboard.request_deadlines import RequestDeadlines, protocol_with_deadlines
 from postboard.seed import (
     DEFAULT_SEED,
@@ -96,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     _add_serve(commands)
     _add_migrate(commands)
+    _add_check(commands)
     _add_create_user(commands)
     _add_seed(commands)
     return parser
@@ -142,6 +142,19 @@ def _add_migrate(commands: Commands) -> None:
         "DATABASE_URL",
     )
     migrate.set_defaults(command=_migrate)
+
+
+def _add_check(commands: Commands) -> None:
+    check = _add_command(
+        commands,
+        "check",
+        "exit 0 if the database is reachable and migrated to the latest revision",
+        "For container health checks and deploy scripts: connects to the database and compares its "
+        "revision with the latest migration, changing nothing. Exits 0 when both hold, else 1 with one line "
+        "saying why.",
+        "DATABASE_URL",
+    )
+    check.set_defaults(command=_check)
 
 
 def _add_create_user(commands: Commands) -> None:
@@ -242,6 +255,40 @@ def _migrate(_args: argparse.Namespace) -> None:
     print(_migration_report(settings.database_url, _migrate_database(settings)))
 
 
+# Long enough for a database across a network; a health check that waits longer has hung.
+CHECK_TIMEOUT_SECONDS = 10
+
+
+def _check(_args: argparse.Namespace) -> None:
+    settings = _settings()
+    database = describe_database(settings.database_url)
+    print(f"postboard: {database} is reachable and up to date ({_checked_revision(settings.database_url)})")
+
+
+def _checked_revision(database_url: str) -> str:
+    """The database's revision, if it is reachable and at the latest one; else a CommandError saying why."""
+    from postboard.migrations import database_revisions, head_revisions  # see _migrate_database
+
+    database = describe_database(database_url)
+    database_file = sqlite_file(database_url)
+    if database_file is not None and not database_file.is_file():
+        raise CommandError(f"{database} does not exist; `postboard migrate` makes it")
+    try:
+        current = asyncio.run(asyncio.wait_for(database_revisions(database_url), CHECK_TIMEOUT_SECONDS))
+    except TimeoutError:
+        raise CommandError(f"{database} did not answer within {CHECK_TIMEOUT_SECONDS} s") from None
+    except (DBAPIError, OSError) as error:
+        raise CommandError(_describe_connection_error(database_url, error)) from None
+    heads = head_revisions(database_url)
+    if current != heads:
+        found = ", ".join(sorted(current)) or "no revision"
+        raise CommandError(
+            f"{database} is at {found}, not at the latest revision {', '.join(sorted(heads))}; "
+            "`postboard migrate` brings it up to date"
+        )
+    return ", ".join(sorted(current))
+
+
 def _check_port_is_free(host: str, port: int) -> None:
     """Binds the address as uvicorn will, and lets it go: uvicorn would otherwise start the app, print
     'Application startup complete', and only then fail to listen."""
@@ -273,7 +320,9 @@ def _serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_config=_log_config(),
+        # Postboard's access log (postboard/access_log.py) replaces uvicorn's.
+        log_config=log_config(settings.log_format),
+        access_log=False,
         # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only; uvicorn would trust 127.0.0.1.
         proxy_headers=False,
         server_header=False,
@@ -320,15 +369,6 @@ def _throttling_warnings(settings: Settings, workers: int) -> list[str]:
             "on its own, so the budgets are per worker; revocations are shared through the database"
         ]
     return []
-
-
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, with Postboard's own records shown beside it and no secrets in the access log."""
-    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["postboard"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    config["filters"] = {"redact_query_strings": {"()": RedactQueryStrings}}
-    config["loggers"]["uvicorn.access"]["filters"] = ["redact_query_strings"]
-    return config
 
 
 def _create_user(args: argparse.Namespace) -> None:

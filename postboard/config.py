@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=3600)
     # After SIGTERM: how long requests already accepted may take to finish before the process exits anyway.
     graceful_shutdown_seconds: int = Field(default=10, gt=0, le=3600)
+    # `postboard serve`'s log lines: readable text, or one JSON object per line for a log pipeline.
+    log_format: Literal["text", "json"] = "text"
 
     @model_validator(mode="before")
     @classmethod

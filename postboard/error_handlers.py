@@ -18,8 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from postboard.errors import DATABASE_UNAVAILABLE, INTERNAL_ERROR, RATE_LIMITER_UNAVAILABLE, DomainError
 from postboard.headers import security_headers
+from postboard.logs import mark_logged
 from postboard.outages import database_unavailable
 from postboard.reads import DatabaseUnavailable
+from postboard.request_ids import HEADER as REQUEST_ID_HEADER
+from postboard.request_ids import current_request_id
 from postboard.routing import method_not_allowed
 
 logger = logging.getLogger(__name__)
@@ -112,13 +115,30 @@ def _database_error_handler(database_unavailable_handler: ExceptionHandler) -> E
     return handler
 
 
+def _route_of(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "(no route)"
+
+
 async def _unexpected_error_handler(request: Request, error: Exception) -> JSONResponse:
-    logger.exception("unhandled error during %s %s", request.method, request.url.path, exc_info=error)
-    # Starlette answers this one outside every middleware, so the security headers are added here.
-    headers = security_headers(request.url.path, authenticated="authorization" in request.headers)
-    return JSONResponse(
-        {"detail": INTERNAL_ERROR}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, headers=headers
+    route = _route_of(request)
+    logger.exception(
+        "unhandled error during %s %s (route %s)",
+        request.method,
+        request.url.path,
+        route,
+        exc_info=error,
+        extra={"method": request.method, "path": request.url.path, "route": route},
     )
+    mark_logged(error)
+    # Starlette answers this one outside every middleware, so the security headers and the request's id
+    # are added here.
+    headers = security_headers(request.url.path, authenticated="authorization" in request.headers)
+    request_id = current_request_id()
+    body: dict[str, str] = {"detail": INTERNAL_ERROR}
+    if request_id is not None:
+        headers[REQUEST_ID_HEADER] = body["request_id"] = request_id
+    return JSONResponse(body, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -24,6 +24,9 @@ from tests.helpers import (
 )
 from tests.services import REDIS_TEST_URL, new_postgres_database, skip_without_service
 
+# Reads every log line of the run for secrets (tests/log_secrets.py).
+pytest_plugins = ["tests.log_secrets"]
+
 
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from postboard.config import Settings
 from tests.helpers import DEFAULT_PASSWORD
+from tests.log_secrets import scan_log_file
 
 POSTBOARD = [sys.executable, "-m", "postboard"]
 START_TIMEOUT_SECONDS = 30
@@ -101,6 +102,7 @@ def serving(cwd: Path, *args: str, **settings: str) -> Iterator[tuple[httpx.Clie
     finally:
         server.terminate()
         server.wait(timeout=30)
+        scan_log_file(log_path)
 
 
 def _wait_until_up(client: httpx.Client, server: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -52,8 +52,9 @@ async def test_unexpected_error_is_500_without_details(
     async with in_process_client(app, raise_app_exceptions=False) as client:
         response = await client.get("/broken")
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal Server Error"}
-    # The operator gets the trace in the log; the client gets none of it.
+    # The request's id lets the operator find the trace that the client is not shown.
+    request_id = response.headers["x-request-id"]
+    assert response.json() == {"detail": "Internal Server Error", "request_id": request_id}
     assert logged in caplog.text
 
 

@@ -14,6 +14,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import bindparam, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from postboard.access_log import record_user_id
 from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.models import LoginSession
 from postboard.auth.passwords import PasswordHasher
@@ -97,6 +98,7 @@ class BearerScheme(OAuth2PasswordBearer):
         caller: Caller | None = request.scope.get(_CALLER_KEY)  # verified already by AuthenticatedRoute
         if caller is None:
             caller = verified_caller(request, _bearer_token(request))
+            record_user_id(request.scope, caller.user_id)
         return CallerReads(caller, app_database(request))
 
 
@@ -180,6 +182,7 @@ def _authenticating_first(handler: RouteHandler) -> RouteHandler:
         if isinstance(checked, str):
             return _refusal(checked)
         request.scope[_CALLER_KEY] = checked
+        record_user_id(request.scope, checked.user_id)
         try:
             return await handler(request)
         except (RequestValidationError, StarletteHTTPException) as refused:

@@ -142,6 +142,11 @@ class Throttle:
             ),
         }
 
+    @property
+    def redis_pool(self) -> ConnectionPool | None:
+        """The pool of the Redis that keeps the counters (for readiness checks); None without REDIS_URL."""
+        return self._redis_pool
+
     async def close(self) -> None:
         if self._redis_pool is not None:
             await self._redis_pool.aclose()

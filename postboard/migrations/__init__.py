@@ -6,7 +6,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationInfo
+from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from postboard.engines import make_engine
 
 
 def alembic_config(database_url: str) -> Config:
@@ -45,3 +49,22 @@ def include_object(dialect_name: str) -> Callable[..., bool]:
         return only_on in (None, dialect_name)
 
     return include
+
+
+def head_revisions(database_url: str) -> frozenset[str]:
+    """The revisions the migrations end at (one, unless two branches await a merge)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+
+
+async def database_revisions(database_url: str) -> frozenset[str]:
+    """The revisions the database is at: none when it was never migrated."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return frozenset(await connection.run_sync(_current_heads))
+    finally:
+        await engine.dispose()
+
+
+def _current_heads(connection: Connection) -> tuple[str, ...]:
+    return MigrationContext.configure(connection).get_current_heads()
