@@ -196,7 +196,10 @@ async def test_bugs_of_the_same_types_stay_500(app: FastAPI, make_error: Callabl
     async with in_process_client(app, raise_app_exceptions=False) as client:
         response = await client.get(path)
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal Server Error"}
+    assert response.json() == {
+        "detail": "Internal Server Error",
+        "request_id": response.headers["x-request-id"],
+    }
 
 
 # --- on a real PostgreSQL -------------------------------------------------------------------------------
