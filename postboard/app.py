@@ -21,6 +21,7 @@ from postboard.db import Database
 from postboard.docs_pages import install_docs
 from postboard.engines import PoolSettings
 from postboard.error_handlers import install_error_handlers
+from postboard.metrics import AuthCounters, Telemetry, observe_resources, telemetry_from_settings
 from postboard.middleware import BodySizeLimit, SecurityHeaders
 from postboard.posts.router import router as posts_router
 from postboard.routing import SMALL_BODY_MAX_BYTES, install_routes, small_body_paths
@@ -95,7 +96,11 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAPI:
+    """`telemetry`: where spans and metrics go; by default, where the settings say (nowhere unless
+    METRICS or OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
+    telemetry = telemetry or telemetry_from_settings(settings)
+    auth_counters = AuthCounters(telemetry.meter)
     database = Database(
         settings.database_url,
         PoolSettings(
@@ -105,13 +110,16 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         replica_url=settings.database_replica_url,
     )
-    throttle = Throttle(settings)
+    throttle = Throttle(settings, auth_counters)
     password_hasher = PasswordHasher(settings.password_hashing_threads)
+    observe_resources(telemetry.meter, database, password_hasher)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await connect_database(database)
+        telemetry.start()
         yield
+        telemetry.close()
         await throttle.close()
         await database.dispose()
         password_hasher.close()
@@ -125,15 +133,17 @@ def create_app(settings: Settings) -> FastAPI:
         # Postboard serves these pages itself, with their assets: see postboard/docs_pages.py.
         docs_url=None,
         redoc_url=None,
-        # FastAPI's OpenTelemetry would otherwise look up the tracer, meter and logger providers at every
-        # request (about a tenth of a hello's cost) to find none configured.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Off unless configured: FastAPI's OpenTelemetry would otherwise look up the tracer, meter and
+        # logger providers at every request (about a tenth of a hello's cost) to find none configured.
+        telemetry=telemetry.fastapi_config(),
     )
     app.state.database = database
     app.state.token_config = token_config(settings)
     app.state.token_verifier = TokenVerifier(app.state.token_config)
     app.state.password_hasher = password_hasher
     app.state.throttle = throttle
+    app.state.auth_counters = auth_counters
+    app.state.telemetry = telemetry
     install_error_handlers(app)
     # The most requested first: FastAPI tries routes in order.
     install_routes(app, [root_router, posts_router, accounts_router, auth_router, votes_router])

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     # uvicorn's own default; behind a proxy that keeps connections to Postboard open, make it longer than
     # the proxy's idle timeout, so that the proxy never sends a request on a connection being closed.
     keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=3600)
+    # METRICS=prometheus serves Postboard's metrics as Prometheus text at /metrics on a port of its own
+    # (README: Metrics and traces); OTEL_EXPORTER_OTLP_ENDPOINT, read from the environment, exports them.
+    metrics: Literal["off", "prometheus"] = "off"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port (tests)
 
     @model_validator(mode="before")
     @classmethod

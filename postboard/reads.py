@@ -17,6 +17,7 @@ import asyncpg
 from sqlalchemy import URL, Boolean, Dialect, Integer, Select, String
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from postboard.engines import PoolUsage, callers_waiting
 from postboard.orm import UTCDateTime
 
 # Column types that asyncpg already returns as the Python values the app expects (UTCDateTime: asyncpg
@@ -148,6 +149,13 @@ class AsyncpgReads:
             return await pool.acquire()
         async with asyncio.timeout(self._timeout_seconds):
             return await pool.acquire()
+
+    def usage(self) -> PoolUsage:
+        """Read by the metrics, possibly from another thread: counts only, no pool state is changed."""
+        if self._pool is None:
+            return PoolUsage(0, 0, 0)
+        connections, idle = self._pool.get_size(), self._pool.get_idle_size()
+        return PoolUsage(connections - idle, idle, callers_waiting(self._pool._queue))
 
     def _compile(self, statement: AnySelect) -> "_Compiled":
         """The statement's SQL, its parameters' names in `$n` order, and the values of those it holds
