@@ -7,6 +7,7 @@ no-op meter: an event on a failure path calls an empty method, and no gauge is e
 """
 
 import os
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -117,6 +118,8 @@ def telemetry_from_settings(settings: Settings) -> Telemetry:
         {
             "service.name": os.environ.get("OTEL_SERVICE_NAME") or "postboard",
             "service.version": version("postboard"),
+            # Tells apart the worker processes of `serve --workers N`, whose counters are each their own.
+            "service.instance.id": str(uuid.uuid4()),
         }
     )
     readers: list[MetricReader] = []
