@@ -1,18 +1,24 @@
 """Metrics and traces: FastAPI's spans and request durations, Postboard's own metrics, recorded by the SDK's
 in-memory exporters; the Prometheus endpoint of `postboard serve`, read with the Prometheus client's
-parser; and nothing recorded at all when telemetry is off."""
+parser; its OTLP export, received by a collector of the test's own; and nothing recorded at all when
+telemetry is off."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import gzip
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from threading import Thread
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from opentelemetry import metrics, trace
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -337,3 +343,73 @@ def test_prometheus_endpoint_refuses_several_workers(tmp_path: Path) -> None:
     assert served.returncode == 1
     assert "METRICS=prometheus serves one process's metrics" in served.stderr
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" in served.stderr
+
+
+# --- OTLP ------------------------------------------------------------------------------------------------
+
+
+class _Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP collector that keeps what it is sent, by path."""
+
+    received: ClassVar[dict[str, list[bytes]]] = {}
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        self.received.setdefault(self.path, []).append(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_arguments: Any) -> None:
+        pass
+
+
+@contextmanager
+def collector() -> Iterator[tuple[str, dict[str, list[bytes]]]]:
+    received: dict[str, list[bytes]] = {}
+    handler = type("Collector", (_Collector,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serve_exports_spans_and_metrics_over_otlp(tmp_path: Path) -> None:
+    with (
+        collector() as (endpoint, received),
+        serving(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint) as (client, _),
+    ):
+        assert client.get("/posts/12345").status_code == 401
+        email = fresh_email()
+        assert client.post("/users/", json={"email": email, "password": DEFAULT_PASSWORD}).status_code == 201
+        assert client.post("/login", data={"username": email, "password": "wrong"}).status_code == 403
+    # Both stopped, the server first: FastAPI flushed its exporters at shutdown.
+
+    spans = [
+        span
+        for body in received["/v1/traces"]
+        for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    assert {"GET /posts/{id}", "POST /users/", "POST /login"} <= {span.name for span in spans}
+    metric_names = {
+        metric.name
+        for body in received["/v1/metrics"]
+        for resource in ExportMetricsServiceRequest.FromString(body).resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    assert {
+        "http.server.request.duration",
+        "postboard.auth.failed_logins",
+        "db.client.connection.count",
+        "postboard.password_hashing.queue_length",
+    } <= metric_names
