@@ -292,7 +292,10 @@ def _check_one_metrics_endpoint(settings: Settings, workers: int) -> None:
             f"METRICS=prometheus serves one process's metrics, not those of {workers} workers: "
             "export them with OTEL_EXPORTER_OTLP_ENDPOINT instead"
         )
-    _check_port_is_free(settings.metrics_host, settings.metrics_port)
+    try:
+        _check_port_is_free(settings.metrics_host, settings.metrics_port)
+    except CommandError as error:
+        raise CommandError(f"METRICS_PORT: {error}") from None
 
 
 def _throttling_warnings(settings: Settings, workers: int) -> list[str]:

@@ -5,6 +5,7 @@ telemetry is off."""
 
 import asyncio
 import gzip
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -334,6 +335,18 @@ def test_serve_exposes_prometheus_metrics_on_their_own_port_only(tmp_path: Path)
         )
         == 0
     )
+
+
+def test_serve_refuses_a_metrics_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = run_postboard(
+            ["serve", "--port", str(free_port())], tmp_path, METRICS="prometheus", METRICS_PORT=str(port)
+        )
+    assert served.returncode == 1
+    assert served.stderr == f"postboard: error: METRICS_PORT: port {port} on 127.0.0.1 is already in use\n"
 
 
 def test_prometheus_endpoint_refuses_several_workers(tmp_path: Path) -> None:
