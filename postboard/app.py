@@ -23,6 +23,7 @@ from postboard.docs_pages import install_docs
 from postboard.engines import PoolSettings
 from postboard.error_handlers import install_error_handlers
 from postboard.health import health_router
+from postboard.metrics import AuthCounters, Telemetry, observe_resources, telemetry_from_settings
 from postboard.middleware import BodySizeLimit, SecurityHeaders
 from postboard.openapi_links import install_links
 from postboard.posts.router import router as posts_router
@@ -105,7 +106,11 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestIds)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAPI:
+    """`telemetry`: where spans and metrics go; by default, where the settings say (nowhere unless
+    METRICS or OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
+    telemetry = telemetry or telemetry_from_settings(settings)
+    auth_counters = AuthCounters(telemetry.meter)
     database = Database(
         settings.database_url,
         PoolSettings(
@@ -117,13 +122,16 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         replica_url=settings.database_replica_url,
     )
-    throttle = Throttle(settings)
+    throttle = Throttle(settings, auth_counters)
     password_hasher = PasswordHasher(settings.password_hashing_threads)
+    observe_resources(telemetry.meter, database, password_hasher)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await connect_database(database)
+        telemetry.start()
         yield
+        telemetry.close()
         await throttle.close()
         await database.dispose()
         password_hasher.close()
@@ -137,15 +145,17 @@ def create_app(settings: Settings) -> FastAPI:
         # Postboard serves these pages itself, with their assets: see postboard/docs_pages.py.
         docs_url=None,
         redoc_url=None,
-        # FastAPI's OpenTelemetry would otherwise look up the tracer, meter and logger providers at every
-        # request (about a tenth of a hello's cost) to find none configured.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Off unless configured: FastAPI's OpenTelemetry would otherwise look up the tracer, meter and
+        # logger providers at every request (about a tenth of a hello's cost) to find none configured.
+        telemetry=telemetry.fastapi_config(),
     )
     app.state.database = database
     app.state.token_config = token_config(settings)
     app.state.token_verifier = TokenVerifier(app.state.token_config)
     app.state.password_hasher = password_hasher
     app.state.throttle = throttle
+    app.state.auth_counters = auth_counters
+    app.state.telemetry = telemetry
     install_error_handlers(app)
     # The most requested first: FastAPI tries routes in order.
     install_routes(

@@ -306,6 +306,8 @@ def _check_port_is_free(host: str, port: int) -> None:
 def _serve(args: argparse.Namespace) -> None:
     settings = _settings()
     _check_port_is_free(args.host, args.port)
+    if settings.metrics == "prometheus":
+        _check_one_metrics_endpoint(settings, args.workers)
     try:
         # Made here, once, so that worker processes find the development key instead of racing to make it;
         # a key made for a first start that then fails (no database) is removed again.
@@ -356,6 +358,20 @@ class _Workers(Multiprocess):
         for listening in self.sockets:
             listening.close()
         super().terminate_all()
+
+
+def _check_one_metrics_endpoint(settings: Settings, workers: int) -> None:
+    """Each worker process counts on its own and would serve its own /metrics, but only one can have the
+    port; OTLP exports every process's metrics, each labelled by its own resource."""
+    if workers > 1:
+        raise CommandError(
+            f"METRICS=prometheus serves one process's metrics, not those of {workers} workers: "
+            "export them with OTEL_EXPORTER_OTLP_ENDPOINT instead"
+        )
+    try:
+        _check_port_is_free(settings.metrics_host, settings.metrics_port)
+    except CommandError as error:
+        raise CommandError(f"METRICS_PORT: {error}") from None
 
 
 def _throttling_warnings(settings: Settings, workers: int) -> list[str]:

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     graceful_shutdown_seconds: int = Field(default=10, gt=0, le=3600)
     # `postboard serve`'s log lines: readable text, or one JSON object per line for a log pipeline.
     log_format: Literal["text", "json"] = "text"
+    # METRICS=prometheus serves Postboard's metrics as Prometheus text at /metrics on a port of its own
+    # (README: Metrics and traces); OTEL_EXPORTER_OTLP_ENDPOINT, read from the environment, exports them.
+    metrics: Literal["off", "prometheus"] = "off"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port (tests)
 
     @model_validator(mode="before")
     @classmethod

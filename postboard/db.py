@@ -8,7 +8,15 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from postboard.config import PGBOUNCER_OPTION
-from postboard.engines import PoolSettings, driver_arguments, is_in_memory, make_engine, session_settings
+from postboard.engines import (
+    PoolSettings,
+    PoolUsage,
+    driver_arguments,
+    engine_pool_usage,
+    is_in_memory,
+    make_engine,
+    session_settings,
+)
 from postboard.reads import AnySelect, AsyncpgReads, Reads, Row, SQLAlchemyReads
 
 
@@ -95,6 +103,18 @@ class Database:
         """As `fetch`, on the replica: it may lag behind the primary, so its rows may be stale."""
         assert self._replica_reads is not None, "fetch_from_replica needs a replica_url"
         return await self._replica_reads.fetch(statement, parameters)
+
+    def pool_usage(self) -> dict[str, PoolUsage]:
+        """Each pool by name: `transactions` (SQLAlchemy's), `reads` (asyncpg's, or SQLAlchemy's reading
+        engine on SQLite) and `replica`. For the metrics, which may read it from another thread."""
+        engines = {"transactions": self.engine, "reads": self._read_engine}
+        usage = {name: engine_pool_usage(engine) for name, engine in engines.items()}
+        usage.update(
+            (name, reads.usage())
+            for name, reads in (("reads", self._reads), ("replica", self._replica_reads))
+            if isinstance(reads, AsyncpgReads)
+        )
+        return {name: pool for name, pool in usage.items() if pool is not None}
 
     async def dispose(self) -> None:
         for reads in self._all_reads:

@@ -1,13 +1,14 @@
 """Engines and their pools: the SQLite pragmas, the driver's arguments, and where the two engines differ."""
 
+import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from sqlalchemy import URL, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from postboard.config import (
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
@@ -153,3 +154,27 @@ def is_in_memory(database_url: str) -> bool:
 
 def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
+
+
+class PoolUsage(NamedTuple):
+    """A pool's connections in use and idle, and the callers waiting for one: what the metrics read."""
+
+    used: int
+    idle: int
+    waiting: int
+
+
+def engine_pool_usage(engine: AsyncEngine) -> PoolUsage | None:
+    """None for an engine that does not pool (an in-memory SQLite database's single connection)."""
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):
+        return None
+    # The asyncio queue is made at the first checkout; before that, nobody has waited.
+    queue = vars(pool._pool).get("_queue")
+    return PoolUsage(pool.checkedout(), pool.checkedin(), callers_waiting(queue))
+
+
+def callers_waiting(queue: "asyncio.Queue[Any] | None") -> int:
+    """Callers blocked in `queue.get()`. Both pools wait in an asyncio queue, and neither counts its
+    waiters: this reads the queue's own list of them (tests/test_metrics.py checks that it still does)."""
+    return len(getattr(queue, "_getters", ()))

@@ -17,7 +17,7 @@ import asyncpg
 from sqlalchemy import URL, Boolean, Dialect, Integer, Select, String
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from postboard.engines import apply_session_settings
+from postboard.engines import PoolUsage, apply_session_settings, callers_waiting
 from postboard.orm import UTCDateTime
 from postboard.outages import database_unavailable
 
@@ -148,6 +148,13 @@ class AsyncpgReads:
             return await pool.acquire()
         async with asyncio.timeout(self._timeout_seconds):
             return await pool.acquire()
+
+    def usage(self) -> PoolUsage:
+        """Read by the metrics, possibly from another thread: counts only, no pool state is changed."""
+        if self._pool is None:
+            return PoolUsage(0, 0, 0)
+        connections, idle = self._pool.get_size(), self._pool.get_idle_size()
+        return PoolUsage(connections - idle, idle, callers_waiting(self._pool._queue))
 
     def _compile(self, statement: AnySelect) -> "_Compiled":
         """The statement's SQL, its parameters' names in `$n` order, and the values of those it holds

@@ -28,6 +28,7 @@ from postboard.auth.service import count_write
 from postboard.auth.throttling import AddressBudget, Throttle, address_budget_of
 from postboard.auth.tokens import Caller, TokenConfig, TokenVerifier
 from postboard.errors import INVALID_TOKEN, NOT_AUTHENTICATED, TooManyRequests, Unauthorized
+from postboard.metrics import AuthCounters
 from postboard.orm import is_storable_id
 from postboard.request_db import Db, app_database
 from postboard.users.models import User
@@ -51,6 +52,11 @@ async def get_throttle(request: Request) -> Throttle:
     return throttle
 
 
+async def get_auth_counters(request: Request) -> AuthCounters:
+    counters: AuthCounters = request.app.state.auth_counters
+    return counters
+
+
 async def get_client_address(request: Request) -> str:
     """The peer's address, or the one a trusted proxy forwarded (the proxy-headers middleware decides)."""
     return request.client.host if request.client else "unknown"
@@ -59,6 +65,7 @@ async def get_client_address(request: Request) -> str:
 AppTokenConfig = Annotated[TokenConfig, Depends(get_token_config)]
 Hasher = Annotated[PasswordHasher, Depends(get_password_hasher)]
 Throttling = Annotated[Throttle, Depends(get_throttle)]
+AppAuthCounters = Annotated[AuthCounters, Depends(get_auth_counters)]
 ClientAddress = Annotated[str, Depends(get_client_address)]
 
 

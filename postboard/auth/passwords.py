@@ -92,6 +92,10 @@ class PasswordHasher:
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
+    def waiting(self) -> int:
+        """Hashes and verifications queued for a hashing thread: the metrics' Argon2 queue length."""
+        return self._limiter.statistics().tasks_waiting
+
     async def hash(self, password: str) -> str:
         async with self._limiter:
             return await self._run(_password_hash.hash, password)

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Form, Response, status
 
 from postboard.auth import service
 from postboard.auth.dependencies import (
+    AppAuthCounters,
     AppTokenConfig,
     AsCaller,
     AuthenticatedRoute,
@@ -62,6 +63,7 @@ async def refresh_token(
     response: Response,
     database: AppDatabase,
     throttle: Throttling,
+    counters: AppAuthCounters,
     token_config: AppTokenConfig,
     address: ClientAddress,
 ) -> Token:
@@ -72,7 +74,7 @@ async def refresh_token(
     those 401s are budgeted per client address (429 with Retry-After once spent).
     """
     _do_not_store(response)
-    return await service.refresh(database, throttle, token_config, refresh.refresh_token, address)
+    return await service.refresh(database, throttle, counters, token_config, refresh.refresh_token, address)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses(Unauthorized))

@@ -28,6 +28,7 @@ from postboard.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from postboard.metrics import AuthCounters
 from postboard.orm import utc_now
 from postboard.users.emails import login_email
 from postboard.users.models import User
@@ -144,7 +145,12 @@ def _token_pair(user_id: int, login_session_id: str, secret: str, token_config: 
 
 
 async def refresh(
-    database: Database, throttle: Throttle, token_config: TokenConfig, refresh_token: str, address: str
+    database: Database,
+    throttle: Throttle,
+    counters: AuthCounters,
+    token_config: TokenConfig,
+    refresh_token: str,
+    address: str,
 ) -> Token:
     parsed = parse_refresh_token(refresh_token)
     token, replayed, user_id = None, False, None
@@ -159,6 +165,7 @@ async def refresh(
             user_id = login_session.user_id if login_session else None
     if replayed:
         log_auth_event(AuthEvent.REFRESH_REUSE_DETECTED, address, user_id)
+        counters.refresh_token_reuse.add(1)
     if token is None:
         await throttle.count_failed_refresh(address)
         raise Unauthorized(INVALID_REFRESH_TOKEN)

@@ -25,6 +25,7 @@ from postboard.errors import (
     TOO_MANY_REGISTRATIONS,
     TooManyRequests,
 )
+from postboard.metrics import AuthCounters
 
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
 
@@ -98,8 +99,9 @@ class Throttle:
     the attacker owns never refills the budget for guessing another's (or the same address's) password.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, counters: AuthCounters) -> None:
         self.enabled = settings.rate_limits
+        self._counters = counters
         # Our own pool, so that shutting down can close its connections.
         self._redis_pool = (
             None
@@ -158,7 +160,7 @@ class Throttle:
             (self._login_per_account, _account_key(email)),
             (self._per_address[AddressBudget.FAILED_LOGINS], address),
         ]
-        return self._failure_admission(budgets, budgets)
+        return self._failure_admission(budgets, budgets, failure=self._counters.failed_logins.add)
 
     def password_check_admission(self, login_session_id: str, email: str) -> Admission:
         """Admits a signed-in caller's password confirmation unless their login session's failure budget is
@@ -170,7 +172,7 @@ class Throttle:
         """
         login_session = (self._password_check_per_session, login_session_id)
         return self._failure_admission(
-            [login_session], [login_session, (self._login_per_account, _account_key(email))]
+            [login_session], [login_session, (self._login_per_account, _account_key(email))], failure=None
         )
 
     async def refuse_spent_address(self, budget: AddressBudget, address: str) -> None:
@@ -195,15 +197,20 @@ class Throttle:
 
     @asynccontextmanager
     async def _failure_admission(
-        self, checked: list[tuple[Budget, str]], counted: list[tuple[Budget, str]]
+        self,
+        checked: list[tuple[Budget, str]],
+        counted: list[tuple[Budget, str]],
+        failure: Callable[[int], None] | None,
     ) -> AsyncIterator[Attempt]:
         """Admits an attempt unless a `checked` budget is spent (429); a failed one counts against
-        `counted`."""
+        `counted`, and is told to `failure` (a metric), throttling on or off."""
         if self.enabled:
             for budget, key in checked:
                 await self._refuse_if_spent(budget, key)
         attempt = Attempt()
         yield attempt
+        if failure is not None and not attempt.matched:
+            failure(1)
         if self.enabled and not attempt.matched:
             for budget, key in counted:
                 await self._count(budget, key)
@@ -211,6 +218,7 @@ class Throttle:
     async def _refuse_if_spent(self, budget: Budget, key: str) -> None:
         for item in budget.items:
             if not await self._limiter.test(item, budget.name, key):
+                self._counters.throttled_requests.add(1, {"budget": budget.name})
                 raise TooManyRequests(budget.message, await self._retry_after(item, budget, key))
 
     async def _count(self, budget: Budget, key: str) -> None:
@@ -220,6 +228,7 @@ class Throttle:
     async def _count_within(self, budget: Budget, key: str) -> None:
         for item in budget.items:
             if not await self._limiter.hit(item, budget.name, key):
+                self._counters.throttled_requests.add(1, {"budget": budget.name})
                 raise TooManyRequests(budget.message, await self._retry_after(item, budget, key))
 
     async def _retry_after(self, item: limits.RateLimitItem, budget: Budget, key: str) -> int:
