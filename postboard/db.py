@@ -4,7 +4,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, make_url
+from sqlalchemy import Integer, event, literal_column, make_url, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from postboard.config import PGBOUNCER_OPTION
@@ -18,6 +18,9 @@ from postboard.engines import (
     session_settings,
 )
 from postboard.reads import AnySelect, AsyncpgReads, Reads, Row, SQLAlchemyReads
+
+# The cheapest statement that proves a connection works: for the start-up check and readiness.
+PING = select(literal_column("1", Integer).label("one"))
 
 
 def describe_database(database_url: str) -> str:

@@ -9,10 +9,9 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 from redis.asyncio import Redis
-from sqlalchemy import Integer, literal_column, select
 
 from postboard.auth.throttling import Throttle
-from postboard.db import Database
+from postboard.db import PING, Database
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,6 @@ class Readiness(BaseModel):
     redis: ComponentState
 
 
-_PING = select(literal_column("1", Integer).label("one"))
 # Rendered once: the answer never changes, and a load balancer may ask it every second.
 _HEALTHY = Health(status="ok").model_dump_json().encode()
 
@@ -68,8 +66,8 @@ async def ready(request: Request, response: Response) -> Readiness:
     database: Database = request.app.state.database
     throttle: Throttle = request.app.state.throttle
     database_state, replica_state, redis_state = await asyncio.gather(
-        _ping("database", database.fetch(_PING)),
-        _ping("replica", database.fetch_from_replica(_PING)) if database.has_replica else _not_configured(),
+        _ping("database", database.fetch(PING)),
+        _ping("replica", database.fetch_from_replica(PING)) if database.has_replica else _not_configured(),
         _ping("redis", _ping_redis(throttle)) if throttle.redis_pool is not None else _not_configured(),
     )
     states = (database_state, replica_state, redis_state)

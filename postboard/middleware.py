@@ -1,7 +1,7 @@
 """ASGI middleware for every response: security headers, and the request body size cap."""
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,17 +30,23 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         authenticated = _header(scope, b"authorization") is not None
-        extra_headers = raw_security_headers(scope["path"], authenticated)
+        await self.app(
+            scope, receive, adding_headers(send, raw_security_headers(scope["path"], authenticated))
+        )
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(header for header in extra_headers if header[0] not in present)
-                message["headers"] = headers
-            await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+def adding_headers(send: Send, extra_headers: Sequence[tuple[bytes, bytes]]) -> Send:
+    """`send`, adding `extra_headers` (lower-case names) to the answer, save those it has already."""
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            headers.extend(header for header in extra_headers if header[0] not in present)
+            message["headers"] = headers
+        await send(message)
+
+    return send_with_headers
 
 
 class BodySizeLimit:

@@ -4,7 +4,9 @@ on every answer and readable by logging through a context variable."""
 import uuid
 from contextvars import ContextVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from postboard.middleware import adding_headers
 
 HEADER = "X-Request-ID"
 _RAW_HEADER = HEADER.lower().encode()
@@ -52,14 +54,4 @@ class RequestIds:
             return
         request_id = _incoming_request_id(scope) or new_request_id()
         _current.set(request_id)
-        header = (_RAW_HEADER, request_id.encode("ascii"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                if not any(name.lower() == _RAW_HEADER for name, _ in headers):
-                    headers.append(header)
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+        await self.app(scope, receive, adding_headers(send, [(_RAW_HEADER, request_id.encode("ascii"))]))

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -82,40 +83,64 @@ def _read_terminal(terminal: int) -> str:
         return ""
 
 
+@dataclass
+class ServeProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path  # its output
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
 @contextmanager
-def serving(cwd: Path, *args: str, **settings: str) -> Iterator[tuple[httpx.Client, Path]]:
-    """`postboard serve` in the background; yields a client for it and the file its output goes to."""
+def serve_process(cwd: Path, *args: str, **settings: str) -> Iterator[ServeProcess]:
+    """`postboard serve` in the background, once it answers; stopped (SIGTERM) at the end unless it has
+    exited, and its output then read for secrets."""
     port = free_port()
     log_path = cwd / f"serve-{port}.log"
     with log_path.open("w") as log:
-        server = subprocess.Popen(  # noqa: S603 (our own command)
+        process = subprocess.Popen(  # noqa: S603 (our own command)
             [*POSTBOARD, "serve", "--port", str(port), *args],
             cwd=cwd,
             env=environment(**settings),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    server = ServeProcess(process, port, log_path)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            _wait_until_up(client, server, log_path)
-            yield client, log_path
+        _wait_until_up(server)
+        yield server
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+        process.wait(timeout=30)
         scan_log_file(log_path)
 
 
-def _wait_until_up(client: httpx.Client, server: subprocess.Popen[bytes], log_path: Path) -> None:
+@contextmanager
+def serving(cwd: Path, *args: str, **settings: str) -> Iterator[tuple[httpx.Client, Path]]:
+    """`postboard serve` in the background; yields a client for it and the file its output goes to."""
+    with (
+        serve_process(cwd, *args, **settings) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        yield client, server.log_path
+
+
+def _wait_until_up(server: ServeProcess) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"serve exited with {server.returncode}:\n{log_path.read_text()}")
-        try:
-            if client.get("/").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"serve did not answer within {START_TIMEOUT_SECONDS}s:\n{log_path.read_text()}")
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                pytest.fail(f"serve exited with {server.process.returncode}:\n{server.log_path.read_text()}")
+            try:
+                if client.get("/").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+    pytest.fail(f"serve did not answer within {START_TIMEOUT_SECONDS}s:\n{server.log_path.read_text()}")
 
 
 def register_and_log_in(client: httpx.Client, email: str) -> str:

@@ -37,18 +37,16 @@ def lines(request: pytest.FixtureRequest) -> Iterator[Lines]:
     formatter = (
         JsonFormatter() if request.param == "json" else TextFormatter(fmt=TEXT_FORMAT, use_colors=False)
     )
-    handler = Lines(formatter)
-    logger = logging.getLogger("postboard")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
+    yield from _collected(Lines(formatter))
 
 
 @pytest.fixture
 def json_lines() -> Iterator[Lines]:
-    handler = Lines(JsonFormatter())
+    yield from _collected(Lines(JsonFormatter()))
+
+
+def _collected(handler: Lines) -> Iterator[Lines]:
+    """`handler` on Postboard's loggers for the test's length."""
     logger = logging.getLogger("postboard")
     logger.addHandler(handler)
     try:

@@ -10,18 +10,14 @@ never finish.
 import json
 import signal
 import socket
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.helpers import TEST_SECRET_KEY, fresh_email
-from tests.live_server import POSTBOARD, START_TIMEOUT_SECONDS, environment, free_port, register_and_log_in
+from tests.live_server import register_and_log_in, serve_process
 from tests.outage_load import Load
 from tests.services import new_postgres_database
 
@@ -35,54 +31,6 @@ IN_FLIGHT = 8  # slow uploads under way when the signal comes
 FINISH_AFTER_SECONDS = 1  # they finish this long after it, well within the grace period
 # How long the signal may take to be taken: the parent looks at its signals every half second.
 SIGNAL_TAKEN_SECONDS = 1
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@contextmanager
-def serve(cwd: Path, workers: int, **settings: str) -> Iterator[Server]:
-    """`postboard serve` in the background, whose process the test signals itself."""
-    port = free_port()
-    log_path = cwd / f"serve-{port}.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(  # noqa: S603 (our own command)
-            [*POSTBOARD, "serve", "--port", str(port), "--workers", str(workers)],
-            cwd=cwd,
-            env=environment(**settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, port, log_path)
-    try:
-        _wait_until_every_worker_answers(server)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-
-
-def _wait_until_every_worker_answers(server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    with httpx.Client(base_url=server.base_url, timeout=10) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                pytest.fail(f"serve exited with {server.process.returncode}:\n{server.log_path.read_text()}")
-            try:
-                if client.get("/").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-    pytest.fail(f"serve did not answer within {START_TIMEOUT_SECONDS}s:\n{server.log_path.read_text()}")
 
 
 class SlowUpload:
@@ -132,7 +80,10 @@ def test_sigterm_under_load_completes_what_was_accepted_and_exits_in_time(
         "RATE_LIMITS": "off",
         "GRACEFUL_SHUTDOWN_SECONDS": str(GRACEFUL_SHUTDOWN_SECONDS),
     }
-    with new_postgres_database() as url, serve(tmp_path, workers, DATABASE_URL=url, **settings) as server:
+    with (
+        new_postgres_database() as url,
+        serve_process(tmp_path, "--workers", str(workers), DATABASE_URL=url, **settings) as server,
+    ):
         with httpx.Client(base_url=server.base_url, timeout=30) as client:
             token = register_and_log_in(client, fresh_email())
         load = Load(server.base_url, CLIENT_THREADS)
