@@ -142,8 +142,13 @@ def free_port() -> int:
 
 
 def environment(**settings: str) -> dict[str, str]:
-    """This process's environment without Postboard's settings, plus SETTINGS."""
-    inherited = {name: value for name, value in os.environ.items() if name not in _POSTBOARD_SETTINGS}
+    """This process's environment without Postboard's settings nor OpenTelemetry's (an exported OTLP
+    endpoint would add telemetry's cost to what is measured), plus SETTINGS."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _POSTBOARD_SETTINGS and not name.startswith("OTEL_")
+    }
     return {**inherited, **settings}
 
 

@@ -21,12 +21,18 @@ from tests.log_secrets import scan_log_file
 
 POSTBOARD = [sys.executable, "-m", "postboard"]
 START_TIMEOUT_SECONDS = 30
-# Settings a developer may have exported; each test states its own.
+# Settings a developer may have exported, Postboard's and OpenTelemetry's (an exported OTLP endpoint would
+# turn on every test server's telemetry); each test states its own.
 _SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+_OPENTELEMETRY_PREFIX = "OTEL_"
 
 
 def environment(**settings: str) -> dict[str, str]:
-    environment = {name: value for name, value in os.environ.items() if name not in _SETTING_NAMES}
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _SETTING_NAMES and not name.startswith(_OPENTELEMETRY_PREFIX)
+    }
     return {**environment, **settings}
 
 
