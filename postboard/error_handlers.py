@@ -3,7 +3,8 @@ back), 405s, unreachable services, and the unexpected."""
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 import asyncpg
@@ -91,11 +92,41 @@ async def _invalid_request_handler(_request: Request, error: Exception) -> JSONR
     return _AsciiJSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
+# During an outage every request fails alike: one line per interval for each route and kind of error says
+# so, counting the others (each 503 still has its access line), rather than hundreds of lines a second
+# burying what came before.
+UNAVAILABLE_LOG_INTERVAL_SECONDS = 10.0
+
+
+class LogPacing:
+    """Lets one record of each kind through per `interval_seconds`, counting those held back in between.
+    The kinds must be few (here: routes and error types)."""
+
+    def __init__(self, interval_seconds: float) -> None:
+        self._interval_seconds = interval_seconds
+        self._next_at: dict[Hashable, float] = {}
+        self._held_back: dict[Hashable, int] = {}
+
+    def take(self, kind: Hashable) -> int | None:
+        """None to hold this record back; else how many of its kind were held back since the last one."""
+        now = time.monotonic()
+        if now < self._next_at.get(kind, float("-inf")):
+            self._held_back[kind] = self._held_back.get(kind, 0) + 1
+            return None
+        self._next_at[kind] = now + self._interval_seconds
+        return self._held_back.pop(kind, 0)
+
+
 def _unavailable_handler(what: str, detail: str) -> ExceptionHandler:
     """A 503 for a backing service that cannot be reached: the request can be retried once it is back."""
+    pacing = LogPacing(UNAVAILABLE_LOG_INTERVAL_SECONDS)
 
     async def handler(request: Request, error: Exception) -> JSONResponse:
-        logger.error("%s unavailable during %s %s: %s", what, request.method, request.url.path, error)
+        route = _route_of(request)
+        held_back = pacing.take((request.method, route, type(error)))
+        if held_back is not None:
+            also = f" ({held_back} more like it since the last such line)" if held_back else ""
+            logger.error("%s unavailable during %s %s: %s%s", what, request.method, route, error, also)
         return JSONResponse(
             {"detail": detail}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"}
         )

@@ -3,7 +3,9 @@ the driver's errors as they come on the read path, and as SQLAlchemy wraps them 
 the same on a real PostgreSQL: a statement past the statement timeout, and a server that never answers."""
 
 import asyncio
+import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -18,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from postboard.app import create_app
 from postboard.engines import PoolSettings, session_settings
+from postboard.error_handlers import LogPacing
 from postboard.outages import database_unavailable
 from postboard.reads import DatabaseUnavailable
 from tests.helpers import DATABASE_UNAVAILABLE, in_process_client, make_settings, running_app
@@ -314,3 +317,32 @@ def test_which_connections_get_a_statement_timeout(
     url: str, pool: PoolSettings, expected: dict[str, str]
 ) -> None:
     assert session_settings(make_url(url), pool) == expected
+
+
+# --- the outage's log: one line per interval, not one per request --------------------------------------
+
+
+async def test_an_outage_is_logged_once_per_interval_not_per_request(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _route_raising(app, OUTAGE_ERRORS["reset"])
+    with caplog.at_level(logging.ERROR, logger="postboard.error_handlers"):
+        async with in_process_client(app, raise_app_exceptions=False) as client:
+            answers = [await client.get(path) for _ in range(5)]
+    assert [answer.status_code for answer in answers] == [503] * 5
+    lines = [record.getMessage() for record in caplog.records if record.name == "postboard.error_handlers"]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"database unavailable during GET {path}: ")
+
+
+def test_log_pacing_counts_what_it_held_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    pacing = LogPacing(interval_seconds=10)
+    assert pacing.take("reset") == 0  # the first of its kind is let through
+    now[0] += 4
+    assert [pacing.take("reset"), pacing.take("reset")] == [None, None]
+    assert pacing.take("timed out") == 0  # another kind is not held back by the first
+    now[0] += 6  # the interval has passed
+    assert pacing.take("reset") == 2
+    assert pacing.take("reset") is None
