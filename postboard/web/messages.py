@@ -1,0 +1,19 @@
+"""What the web app's pages say beyond the API's messages (postboard/errors.py): notices by code, so that
+a link can only ever ask for one of these."""
+
+FORBIDDEN_FORM = (
+    "This form has expired or did not come from this site. Go back, reload the page and try again."
+)
+NOT_FOUND_PAGE = "There is no such page."
+BAD_ADDRESS = "This address is not one the app understands."
+
+NOTICES = {
+    "registered": "Your account is ready: log in.",
+    "ended": "Your session has ended: log in again.",
+    "logged-out": "You have logged out.",
+    "deleted": "The post was deleted.",
+}
+
+
+def retry_after(message: str, seconds: int) -> str:
+    return f"{message} (wait {seconds} seconds)."

@@ -1,0 +1,128 @@
+"""Register, log in, log out: the same services as `POST /users/`, `POST /login` and `POST /logout`."""
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import ValidationError
+
+from postboard.accounts import service as accounts_service
+from postboard.auth import service as auth_service
+from postboard.auth.dependencies import AppTokenConfig, ClientAddress, Hasher, Throttling
+from postboard.auth.schemas import UserLogin
+from postboard.auth.tokens import Caller, TokenVerifier
+from postboard.errors import Conflict, Forbidden, TooManyRequests
+from postboard.headers import WEB_PREFIX
+from postboard.request_db import AppDatabase, app_database
+from postboard.routing import small_body
+from postboard.users.schemas import UserCreate
+from postboard.web.forms import problems, read_anonymous_form, read_session_form
+from postboard.web.messages import NOTICES, retry_after
+from postboard.web.pages import redirect, render
+from postboard.web.routing import SignedIn, WebRoute, cookie_signer, secure_cookies
+from postboard.web.sessions import FORM_COOKIE, SESSION_COOKIE, new_form_secret
+
+router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False, route_class=WebRoute)
+FEED_PAGE = f"{WEB_PREFIX}/"
+_LABELS = {"email": "Email", "username": "Email", "password": "Password"}
+
+
+def _anonymous_page(request: Request, template: str, status_code: int = 200, **context: object) -> Response:
+    """A login or register page, with the form cookie its CSRF token is tied to (kept if it has one)."""
+    form_secret = request.cookies.get(FORM_COOKIE) or new_form_secret()
+    csrf_token = cookie_signer(request).form_csrf_token(form_secret)
+    response = render(template, status_code, csrf_token=csrf_token, session=None, **context)
+    response.set_cookie(
+        FORM_COOKIE,
+        form_secret,
+        path=WEB_PREFIX,
+        secure=secure_cookies(request),
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request, notice: str = "") -> Response:
+    return _anonymous_page(request, "login.html", email="", errors=[], notice=NOTICES.get(notice))
+
+
+@router.post("/login")
+@small_body
+async def log_in(
+    request: Request,
+    database: AppDatabase,
+    hasher: Hasher,
+    throttle: Throttling,
+    token_config: AppTokenConfig,
+    address: ClientAddress,
+) -> Response:
+    """The login of `POST /login`, which spends the same failure budgets; the browser gets a cookie naming
+    the login session it started instead of tokens."""
+    fields = await read_anonymous_form(request)
+    email = fields.get("email", "")
+    try:
+        credentials = UserLogin(username=email, password=fields.get("password", ""))
+        token = await auth_service.log_in(database, hasher, throttle, token_config, credentials, address)
+    except ValidationError as error:
+        return _login_refused(request, email, problems(error, _LABELS), status.HTTP_422_UNPROCESSABLE_CONTENT)
+    except TooManyRequests as error:
+        return _login_refused(request, email, [retry_after(error.detail, error.retry_after_seconds)], 429)
+    except Forbidden as error:
+        return _login_refused(request, email, [error.detail], error.status_code)
+    verifier: TokenVerifier = request.app.state.token_verifier
+    claims = verifier.verify(token.access_token)
+    assert claims is not None  # issued just now with our key
+    response = redirect(FEED_PAGE)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie_signer(request).session_cookie(Caller(claims.user_id, claims.login_session_id)),
+        max_age=int(token_config.login_session_lifetime.total_seconds()),
+        path="/",
+        secure=secure_cookies(request),
+        httponly=True,
+        samesite="lax",
+    )
+    response.delete_cookie(FORM_COOKIE, path=WEB_PREFIX)
+    return response
+
+
+def _login_refused(request: Request, email: str, errors: list[str], status_code: int) -> Response:
+    return _anonymous_page(request, "login.html", status_code, email=email, errors=errors, notice=None)
+
+
+@router.get("/register")
+async def registration_form(request: Request) -> Response:
+    return _anonymous_page(request, "register.html", email="", errors=[])
+
+
+@router.post("/register")
+@small_body
+async def register(
+    request: Request, database: AppDatabase, hasher: Hasher, throttle: Throttling, address: ClientAddress
+) -> Response:
+    """The registration of `POST /users/`, within the same budget."""
+    fields = await read_anonymous_form(request)
+    email = fields.get("email", "")
+    try:
+        new_user = UserCreate(email=email, password=fields.get("password", ""))
+        async with database.orm_session(writes=True) as db, db.begin():
+            await accounts_service.register(db, hasher, throttle, new_user, address)
+    except ValidationError as error:
+        errors, status_code = problems(error, _LABELS), status.HTTP_422_UNPROCESSABLE_CONTENT
+    except TooManyRequests as error:
+        errors, status_code = [retry_after(error.detail, error.retry_after_seconds)], error.status_code
+    except Conflict as error:
+        errors, status_code = [error.detail], error.status_code
+    else:
+        return redirect(f"{WEB_PREFIX}/login?notice=registered")
+    return _anonymous_page(request, "register.html", status_code, email=email, errors=errors)
+
+
+@router.post("/logout")
+async def log_out(request: Request, session: SignedIn, address: ClientAddress) -> Response:
+    """Ends the login session the cookie names, as `POST /logout` does for a token's."""
+    await read_session_form(request, session)
+    async with app_database(request).orm_session(writes=True) as db, db.begin():
+        await auth_service.log_out(db, session.caller.login_session_id, session.caller.user_id, address)
+    response = redirect(f"{WEB_PREFIX}/login?notice=logged-out")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
