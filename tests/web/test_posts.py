@@ -7,6 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from postboard.db import recorded_statements
 from postboard.posts.models import TITLE_MAX_LENGTH
 from tests.helpers import fresh_email, in_process_client
 from tests.web.browser import WEB, csrf_token, signed_in, submit, write_post
@@ -234,3 +235,14 @@ async def test_a_vote_never_sends_the_browser_elsewhere(client: httpx.AsyncClien
         f"{WEB}/posts/{post_id}/vote", data={"csrf_token": token, "dir": "1", "back": back}
     )
     assert response.headers["location"] == f"{WEB}/posts/{post_id}"
+
+
+async def test_a_feed_page_is_one_statement(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The listing of `GET /posts/` with the caller's votes folded in: ten posts, one query, as the API's."""
+    await signed_in(client, fresh_email())
+    for number in range(10):
+        await write_post(client, f"Post {number}")
+    with recorded_statements(app.state.database) as statements:
+        feed = await client.get(f"{WEB}/")
+    assert feed.text.count("<article") == 10
+    assert len(statements) == 1, statements

@@ -6,6 +6,7 @@ from http.cookies import SimpleCookie
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from tests.helpers import (
     DEFAULT_PASSWORD,
@@ -16,8 +17,10 @@ from tests.helpers import (
     fresh_email,
     in_process_client,
     log_in,
+    make_settings,
     post_login,
     refresh,
+    register,
     register_account,
     running_app,
 )
@@ -275,3 +278,21 @@ async def test_the_login_form_posts_to_itself(client: httpx.AsyncClient) -> None
     await register_account(client, email)
     response = await submit(client, f"{WEB}/register", f"{WEB}/login", email=email, password=DEFAULT_PASSWORD)
     assert response.status_code == 303  # one form cookie serves both anonymous forms
+
+
+def test_the_public_url_is_an_http_or_https_address() -> None:
+    with pytest.raises(ValidationError, match="public_url"):
+        make_settings("sqlite+aiosqlite://", public_url="ftp://board.example")
+    assert make_settings("sqlite+aiosqlite://").public_url is None
+
+
+async def test_web_registrations_spend_the_budget_of_post_users(database_url: str) -> None:
+    async with running_app(database_url, rate_limits=True, register_limit_per_address="2/minute") as (
+        _app,
+        client,
+    ):
+        assert (await web_register(client, fresh_email())).status_code == 303
+        assert (await register(client, fresh_email())).status_code == 201
+        throttled = await web_register(client, fresh_email())
+        assert throttled.status_code == 429
+        assert "Too many registrations from this address, try again later (wait " in throttled.text
