@@ -49,12 +49,12 @@ _WEB_CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-def _is_web_path(path: str) -> bool:
+def is_web_path(path: str) -> bool:
     return path == WEB_PREFIX or path.startswith(WEB_PREFIX + "/")
 
 
 def _content_security_policy(path: str) -> str:
-    if _is_web_path(path):
+    if is_web_path(path):
         return _WEB_CONTENT_SECURITY_POLICY
     return _PAGE_CONTENT_SECURITY_POLICIES.get(path, _API_CONTENT_SECURITY_POLICY)
 
@@ -86,5 +86,5 @@ _RAW_SECURITY_HEADERS = {
 
 def raw_security_headers(path: str, authenticated: bool) -> RawHeaders:
     """`security_headers` as ASGI header pairs (lower-case names), without encoding them per answer."""
-    page = WEB_PREFIX if _is_web_path(path) else path if path in _PAGE_CONTENT_SECURITY_POLICIES else None
+    page = WEB_PREFIX if is_web_path(path) else path if path in _PAGE_CONTENT_SECURITY_POLICIES else None
     return _RAW_SECURITY_HEADERS[(page, authenticated)]

@@ -5,6 +5,7 @@ FORBIDDEN_FORM = (
     "This form has expired or did not come from this site. Go back, reload the page and try again."
 )
 NOT_FOUND_PAGE = "There is no such page."
+WRONG_METHOD = "This page cannot be used that way: follow a link or a button of the app."
 BAD_ADDRESS = "This address is not one the app understands."
 
 NOTICES = {

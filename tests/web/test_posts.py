@@ -246,3 +246,16 @@ async def test_a_feed_page_is_one_statement(app: FastAPI, client: httpx.AsyncCli
         feed = await client.get(f"{WEB}/")
     assert feed.text.count("<article") == 10
     assert len(statements) == 1, statements
+
+
+async def test_an_unknown_web_address_is_a_page_and_the_apis_stay_json(client: httpx.AsyncClient) -> None:
+    for path in (f"{WEB}/nowhere", f"{WEB}/static/missing.css", f"{WEB}/posts/1/nothing"):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+        assert "There is no such page." in response.text
+    wrong_method = await client.delete(f"{WEB}/login")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "GET, POST"
+    assert "text/html" in wrong_method.headers["content-type"]
+    assert (await client.get("/nowhere")).json() == {"detail": "Not Found"}
+    assert (await client.delete("/login")).json() == {"detail": "Method Not Allowed"}
