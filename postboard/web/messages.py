@@ -13,6 +13,9 @@ NOTICES = {
     "ended": "Your session has ended: log in again.",
     "logged-out": "You have logged out.",
     "deleted": "The post was deleted.",
+    "email-changed": "Your email was changed.",
+    "password-changed": "Your password was changed, and every session ended: log in with the new one.",
+    "account-deleted": "Your account was deleted, with its posts and votes.",
 }
 
 
