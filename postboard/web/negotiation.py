@@ -35,3 +35,10 @@ def prefers_html(accept: str | None) -> bool:
     if not accept or _HTML not in accept.lower():
         return False  # the common case for API clients, decided without parsing
     return _quality(accept, _HTML) > _quality(accept, _JSON)
+
+
+def prefers_json(accept: str | None) -> bool:
+    """True when Accept weighs JSON above HTML: the web app's own script asking for data, not a page."""
+    if not accept or _JSON not in accept.lower():
+        return False
+    return _quality(accept, _JSON) > _quality(accept, _HTML)

@@ -4,6 +4,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from postboard.auth.reads import login_session_is_alive
@@ -19,6 +20,7 @@ from postboard.votes import service as votes_service
 from postboard.votes.schemas import VoteIn
 from postboard.web.forms import Fields, problems, read_session_form, signed_in_write
 from postboard.web.messages import NOTICES
+from postboard.web.negotiation import prefers_json
 from postboard.web.pages import redirect, render
 from postboard.web.routing import SignedIn, WebRoute, error_page, reads_for
 from postboard.web.sessions import WebSession
@@ -145,7 +147,8 @@ async def delete_post(request: Request, session: SignedIn, id: PathId) -> Respon
 
 @router.post("/posts/{id}/vote")
 async def vote(request: Request, session: SignedIn, id: PathId) -> Response:
-    """Adds the vote (`dir` 1) or takes it back (0), as `POST /vote/` does; back to the page it came from."""
+    """Adds the vote (`dir` 1) or takes it back (0), as `POST /vote/` does; back to the page it came from,
+    or, asked for JSON, the post's vote count and whether the caller has voted."""
     fields = await read_session_form(request, session)
     direction = 1 if fields.get("dir") == "1" else 0
     try:
@@ -157,6 +160,12 @@ async def vote(request: Request, session: SignedIn, id: PathId) -> Response:
         if direction == 1:
             return error_page(error, session)
         # Nothing to take back: already taken back, unless the post is gone, which its page will say.
+    if prefers_json(request.headers.get("accept")):
+        # The page's script (static/vote.js) updates the button and the count in place.
+        post = await posts_service.get_post(reads_for(request, session), id, with_caller_vote=True)
+        return JSONResponse(
+            {"votes": post["votes"], "voted": post["voted"]}, headers={"Cache-Control": "no-store"}
+        )
     return redirect(_back_to(fields.get("back", ""), id))
 
 

@@ -1,6 +1,7 @@
 """The web app's post pages: the feed, a post's page, writing, editing, deleting, drafts and votes, each
 through the same services as the API, with errors told in the page."""
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -39,7 +40,8 @@ async def test_pages_carry_the_web_apps_policy_and_are_not_cached(client: httpx.
     assert login.headers["content-security-policy"] == WEB_CONTENT_SECURITY_POLICY
     assert login.headers["cache-control"] == "no-store"
     assert login.headers["x-frame-options"] == "DENY"
-    assert "<script" not in login.text
+    assert re.findall(r"<script[^>]*>", login.text) == [f'<script src="{WEB}/static/vote.js" defer>']
+    assert f'<script src="{WEB}/static/vote.js" defer></script>' in login.text
     assert "style=" not in login.text
     stylesheet = await client.get(f"{WEB}/static/web.css")
     assert stylesheet.status_code == 200
@@ -259,3 +261,29 @@ async def test_an_unknown_web_address_is_a_page_and_the_apis_stay_json(client: h
     assert "text/html" in wrong_method.headers["content-type"]
     assert (await client.get("/nowhere")).json() == {"detail": "Not Found"}
     assert (await client.delete("/login")).json() == {"detail": "Method Not Allowed"}
+
+
+async def test_the_vote_script_gets_the_count_as_json(
+    client: httpx.AsyncClient, other: httpx.AsyncClient
+) -> None:
+    """static/vote.js posts the same form asking for JSON, and updates the page with the answer."""
+    await signed_in(client, fresh_email())
+    post_id = await write_post(client, "Vote without a reload")
+    page = await other.get(f"{WEB}/")
+    assert f'<script src="{WEB}/static/vote.js" defer></script>' in page.text
+    fields = {"csrf_token": csrf_token(page), "back": f"{WEB}/"}
+    json_please = {"Accept": "application/json"}
+    added = await other.post(f"{WEB}/posts/{post_id}/vote", data={**fields, "dir": "1"}, headers=json_please)
+    assert added.status_code == 200
+    assert added.json() == {"votes": 1, "voted": True}
+    again = await other.post(f"{WEB}/posts/{post_id}/vote", data={**fields, "dir": "1"}, headers=json_please)
+    assert again.json() == {"votes": 1, "voted": True}
+    taken_back = await other.post(
+        f"{WEB}/posts/{post_id}/vote", data={**fields, "dir": "0"}, headers=json_please
+    )
+    assert taken_back.json() == {"votes": 0, "voted": False}
+    no_token = await other.post(f"{WEB}/posts/{post_id}/vote", data={"dir": "1"}, headers=json_please)
+    assert no_token.status_code == 403
+    script = await client.get(f"{WEB}/static/vote.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
