@@ -9,7 +9,9 @@ import pytest
 from fastapi import FastAPI
 
 from postboard.db import recorded_statements
+from postboard.posts import service as posts_service
 from postboard.posts.models import TITLE_MAX_LENGTH
+from postboard.reads import DatabaseUnavailable
 from tests.helpers import fresh_email, in_process_client
 from tests.web.browser import WEB, csrf_token, signed_in, submit, write_post
 
@@ -287,3 +289,34 @@ async def test_the_vote_script_gets_the_count_as_json(
     script = await client.get(f"{WEB}/static/vote.js")
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
+
+
+async def test_an_outage_and_a_bug_are_pages_too(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await signed_in(client, fresh_email())
+
+    async def unreachable(*_arguments: object, **_options: object) -> None:
+        raise DatabaseUnavailable("no route to host")
+
+    monkeypatch.setattr(posts_service, "list_posts", unreachable)
+    outage = await client.get(f"{WEB}/")
+    assert outage.status_code == 503
+    assert outage.headers["retry-after"] == "5"
+    assert "text/html" in outage.headers["content-type"]
+    assert "The database is unavailable, try again shortly" in outage.text
+    assert (
+        await client.get("/posts/", headers={"Authorization": "Bearer x"})
+    ).status_code == 401  # API as is
+
+    async def broken(*_arguments: object, **_options: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(posts_service, "list_posts", broken)
+    async with in_process_client(app, raise_app_exceptions=False) as browser:
+        browser.cookies = client.cookies
+        bug = await browser.get(f"{WEB}/")
+    assert bug.status_code == 500
+    assert "text/html" in bug.headers["content-type"]
+    assert f"Internal Server Error (request {bug.headers['x-request-id']})" in bug.text
+    assert bug.headers["content-security-policy"] == WEB_CONTENT_SECURITY_POLICY
