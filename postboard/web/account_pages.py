@@ -15,8 +15,8 @@ from postboard.users.schemas import AccountDeletion, PasswordChange, UserUpdate
 from postboard.web.forms import problems, read_session_form
 from postboard.web.messages import NOTICES, retry_after
 from postboard.web.pages import redirect, render
-from postboard.web.routing import SignedIn, WebRoute, reads_for
-from postboard.web.sessions import SESSION_COOKIE, WebSession
+from postboard.web.routing import SignedIn, WebRoute, clear_cookie, cookies_of, reads_for
+from postboard.web.sessions import WebSession
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False, route_class=WebRoute)
 ACCOUNT_PAGE = f"{WEB_PREFIX}/account"
@@ -68,7 +68,7 @@ async def change_password(
         return await _refused(request, session, "password", problems(error, _LABELS), 422)
     except (Forbidden, TooManyRequests) as error:
         return await _refused(request, session, "password", [_said(error)], error.status_code)
-    return _signed_out(f"{WEB_PREFIX}/login?notice=password-changed")
+    return _signed_out(request, f"{WEB_PREFIX}/login?notice=password-changed")
 
 
 @router.post("/account/delete")
@@ -86,7 +86,7 @@ async def delete_account(
         return await _refused(request, session, "delete", problems(error, _LABELS), 422)
     except (Forbidden, TooManyRequests) as error:
         return await _refused(request, session, "delete", [_said(error)], error.status_code)
-    return _signed_out(f"{WEB_PREFIX}/login?notice=account-deleted")
+    return _signed_out(request, f"{WEB_PREFIX}/login?notice=account-deleted")
 
 
 def _said(error: Forbidden | Conflict | TooManyRequests) -> str:
@@ -95,9 +95,9 @@ def _said(error: Forbidden | Conflict | TooManyRequests) -> str:
     return error.detail
 
 
-def _signed_out(location: str) -> Response:
+def _signed_out(request: Request, location: str) -> Response:
     response = redirect(location)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_cookie(request, response, cookies_of(request).session)
     return response
 
 

@@ -13,8 +13,8 @@ from postboard.auth.dependencies import user_in_live_login_session
 from postboard.auth.service import count_write
 from postboard.request_db import app_database
 from postboard.users.models import User
-from postboard.web.routing import cookie_signer
-from postboard.web.sessions import CSRF_FIELD, FORM_COOKIE, WebSession
+from postboard.web.routing import cookie_signer, cookies_of
+from postboard.web.sessions import CSRF_FIELD, WebSession
 
 Fields = dict[str, str]
 
@@ -35,7 +35,9 @@ async def read_session_form(request: Request, session: WebSession) -> Fields:
 async def read_anonymous_form(request: Request) -> Fields:
     """A form posted before a login (log in, register), if its token matches the form cookie (else 403)."""
     fields = await read_form(request)
-    cookie_signer(request).check_form_csrf(request.cookies.get(FORM_COOKIE), fields.get(CSRF_FIELD))
+    cookie_signer(request).check_form_csrf(
+        request.cookies.get(cookies_of(request).form), fields.get(CSRF_FIELD)
+    )
     return fields
 
 

@@ -16,7 +16,7 @@ from postboard.routing import method_not_allowed
 from postboard.web import account_pages, post_pages, session_pages
 from postboard.web.messages import NOT_FOUND_PAGE, WRONG_METHOD
 from postboard.web.pages import STATIC_DIRECTORY, STATIC_URL, render
-from postboard.web.sessions import CookieSigner
+from postboard.web.sessions import CookieSigner, web_cookies
 
 # For install_routes, beside the API's routers (the size cap must learn which take small bodies).
 WEB_ROUTERS: list[APIRouter] = [post_pages.router, session_pages.router, account_pages.router]
@@ -25,7 +25,9 @@ WEB_ROUTERS: list[APIRouter] = [post_pages.router, session_pages.router, account
 def install_web(app: FastAPI, settings: Settings, secret_key: str) -> None:
     app.state.web_cookie_signer = CookieSigner(secret_key)
     # Browsers drop a Secure cookie on plain HTTP, so only where people reach Postboard over HTTPS.
-    app.state.web_secure_cookies = settings.public_url is not None and settings.public_url.scheme == "https"
+    app.state.web_cookies = web_cookies(
+        settings.public_url is not None and settings.public_url.scheme == "https"
+    )
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIRECTORY), name="web-static")
     # The other handlers' answers (an unreachable database or Redis: 503; the unexpected: 500) become pages
     # under /web, saying what the API says. Wrapped before the two below, which make pages of their own.

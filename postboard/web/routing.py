@@ -15,7 +15,7 @@ from postboard.headers import WEB_PREFIX
 from postboard.request_db import app_database
 from postboard.web.messages import BAD_ADDRESS, FORBIDDEN_FORM, retry_after
 from postboard.web.pages import redirect, render
-from postboard.web.sessions import SESSION_COOKIE, CookieSigner, CsrfRefused, NotSignedIn, WebSession
+from postboard.web.sessions import CookieSigner, CsrfRefused, NotSignedIn, WebCookies, WebSession
 
 LOGIN_PAGE = f"{WEB_PREFIX}/login"
 SESSION_ENDED_PAGE = f"{LOGIN_PAGE}?notice=ended"
@@ -28,16 +28,30 @@ def cookie_signer(request: Request) -> CookieSigner:
     return signer
 
 
-def secure_cookies(request: Request) -> bool:
-    secure: bool = request.app.state.web_secure_cookies
-    return secure
+def cookies_of(request: Request) -> WebCookies:
+    cookies: WebCookies = request.app.state.web_cookies
+    return cookies
+
+
+def set_cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int | None = None
+) -> None:
+    """One of the web app's cookies: for the whole site, out of scripts' reach, not sent along with
+    requests that other sites start (except plain links: SameSite=Lax), Secure over HTTPS."""
+    secure = cookies_of(request).secure
+    response.set_cookie(name, value, max_age, path="/", secure=secure, httponly=True, samesite="lax")
+
+
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    secure = cookies_of(request).secure
+    response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
 
 
 async def get_web_session(request: Request) -> WebSession:
     """The signed-in browser; the page redirects to the login form without one. Whether its login session
     is alive is asked by the reads and writes that follow, as for a bearer token."""
     signer = cookie_signer(request)
-    caller = signer.caller_of(request.cookies.get(SESSION_COOKIE))
+    caller = signer.caller_of(request.cookies.get(cookies_of(request).session))
     if caller is None:
         raise NotSignedIn
     record_user_id(request.scope, caller.user_id)
@@ -72,7 +86,7 @@ class WebRoute(APIRoute):
                 return redirect(LOGIN_PAGE)
             except Unauthorized:
                 response = redirect(SESSION_ENDED_PAGE)
-                response.delete_cookie(SESSION_COOKIE, path="/")
+                clear_cookie(request, response, cookies_of(request).session)
                 return response
             except CsrfRefused:
                 return render(

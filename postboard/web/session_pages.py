@@ -16,8 +16,8 @@ from postboard.users.schemas import UserCreate
 from postboard.web.forms import problems, read_anonymous_form, read_session_form
 from postboard.web.messages import NOTICES, retry_after
 from postboard.web.pages import redirect, render
-from postboard.web.routing import SignedIn, WebRoute, cookie_signer, secure_cookies
-from postboard.web.sessions import FORM_COOKIE, SESSION_COOKIE, new_form_secret
+from postboard.web.routing import SignedIn, WebRoute, clear_cookie, cookie_signer, cookies_of, set_cookie
+from postboard.web.sessions import new_form_secret
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False, route_class=WebRoute)
 FEED_PAGE = f"{WEB_PREFIX}/"
@@ -26,17 +26,11 @@ _LABELS = {"email": "Email", "username": "Email", "password": "Password"}
 
 def _anonymous_page(request: Request, template: str, status_code: int = 200, **context: object) -> Response:
     """A login or register page, with the form cookie its CSRF token is tied to (kept if it has one)."""
-    form_secret = request.cookies.get(FORM_COOKIE) or new_form_secret()
+    form_cookie = cookies_of(request).form
+    form_secret = request.cookies.get(form_cookie) or new_form_secret()
     csrf_token = cookie_signer(request).form_csrf_token(form_secret)
     response = render(template, status_code, csrf_token=csrf_token, session=None, **context)
-    response.set_cookie(
-        FORM_COOKIE,
-        form_secret,
-        path=WEB_PREFIX,
-        secure=secure_cookies(request),
-        httponly=True,
-        samesite="lax",
-    )
+    set_cookie(request, response, form_cookie, form_secret)
     return response
 
 
@@ -72,16 +66,11 @@ async def log_in(
     claims = verifier.verify(token.access_token)
     assert claims is not None  # issued just now with our key
     response = redirect(FEED_PAGE)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie_signer(request).session_cookie(Caller(claims.user_id, claims.login_session_id)),
-        max_age=int(token_config.login_session_lifetime.total_seconds()),
-        path="/",
-        secure=secure_cookies(request),
-        httponly=True,
-        samesite="lax",
-    )
-    response.delete_cookie(FORM_COOKIE, path=WEB_PREFIX)
+    cookies = cookies_of(request)
+    session_cookie = cookie_signer(request).session_cookie(Caller(claims.user_id, claims.login_session_id))
+    max_age = int(token_config.login_session_lifetime.total_seconds())
+    set_cookie(request, response, cookies.session, session_cookie, max_age)
+    clear_cookie(request, response, cookies.form)
     return response
 
 
@@ -124,5 +113,5 @@ async def log_out(request: Request, session: SignedIn, address: ClientAddress) -
     async with app_database(request).orm_session(writes=True) as db, db.begin():
         await auth_service.log_out(db, session.caller.login_session_id, session.caller.user_id, address)
     response = redirect(f"{WEB_PREFIX}/login?notice=logged-out")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_cookie(request, response, cookies_of(request).session)
     return response

@@ -20,10 +20,27 @@ SESSION_COOKIE = "postboard_session"
 # Before a login there is no session to tie a form's CSRF token to: this random cookie stands in for it
 # (a double submit, with the field an HMAC of the cookie rather than its copy).
 FORM_COOKIE = "postboard_form"
+# Over HTTPS the names take the __Host- prefix: browsers then keep such a cookie only if it was set Secure,
+# for Path=/ and without Domain, so a neighbouring subdomain cannot plant one (a login of its choosing).
+_HOST_ONLY_PREFIX = "__Host-"
 CSRF_FIELD = "csrf_token"
 _FORM_SECRET_BYTES = 32
 # Far longer than any cookie made here; a longer one is not ours.
 _COOKIE_MAX_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class WebCookies:
+    """The names of the web app's two cookies, and whether they are sent over HTTPS only."""
+
+    secure: bool
+    session: str
+    form: str
+
+
+def web_cookies(secure: bool) -> WebCookies:
+    prefix = _HOST_ONLY_PREFIX if secure else ""
+    return WebCookies(secure, prefix + SESSION_COOKIE, prefix + FORM_COOKIE)
 
 
 class NotSignedIn(Exception):

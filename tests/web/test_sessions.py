@@ -56,7 +56,9 @@ async def test_login_sets_an_httponly_lax_session_cookie(client: httpx.AsyncClie
     assert "<h1>Feed</h1>" in feed.text
 
 
-async def test_cookies_are_secure_when_the_public_url_is_https(database_url: str) -> None:
+async def test_cookies_are_secure_and_host_only_when_the_public_url_is_https(database_url: str) -> None:
+    """Over HTTPS the names take the __Host- prefix: a browser keeps them only as set here (Secure,
+    Path=/, no Domain), so a neighbouring subdomain cannot plant a login of its choosing."""
     async with (
         running_app(database_url, public_url="https://postboard.example") as (app, _client),
         httpx.AsyncClient(
@@ -64,7 +66,10 @@ async def test_cookies_are_secure_when_the_public_url_is_https(database_url: str
         ) as client,
     ):
         form = await client.get(f"{WEB}/login")
-        assert set_cookie(form, FORM_COOKIE)[FORM_COOKIE]["secure"] is True
+        form_cookie = set_cookie(form, f"__Host-{FORM_COOKIE}")[f"__Host-{FORM_COOKIE}"]
+        assert form_cookie["secure"] is True
+        assert form_cookie["path"] == "/"
+        assert not form_cookie["domain"]
         email = fresh_email()
         await register_account(client, email)
         response = await client.post(
@@ -72,7 +77,15 @@ async def test_cookies_are_secure_when_the_public_url_is_https(database_url: str
             data={"csrf_token": csrf_token(form), "email": email, "password": DEFAULT_PASSWORD},
         )
         assert response.status_code == 303
-        assert set_cookie(response, SESSION_COOKIE)[SESSION_COOKIE]["secure"] is True
+        session_cookie = set_cookie(response, f"__Host-{SESSION_COOKIE}")[f"__Host-{SESSION_COOKIE}"]
+        assert session_cookie["secure"] is True
+        assert session_cookie["path"] == "/"
+        assert not session_cookie["domain"]
+        assert (await client.get(f"{WEB}/")).status_code == 200
+        # The unprefixed name, which a subdomain could set, is not read.
+        client.cookies.set(SESSION_COOKIE, client.cookies[f"__Host-{SESSION_COOKIE}"])
+        del client.cookies[f"__Host-{SESSION_COOKIE}"]
+        assert (await client.get(f"{WEB}/")).headers["location"] == f"{WEB}/login"
 
 
 async def test_pages_need_a_login(client: httpx.AsyncClient) -> None:
