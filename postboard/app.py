@@ -4,8 +4,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -48,12 +49,20 @@ _GREETING = Message(message="Hello World").model_dump_json().encode()
 root_router = APIRouter(tags=["Root"])
 
 
-@root_router.get("/", response_model=Message)
+_TO_THE_WEB_APP: dict[int | str, dict[str, Any]] = {
+    status.HTTP_303_SEE_OTHER: {
+        "description": "A browser whose Accept weighs text/html above JSON: sent to the web app",
+        "headers": {"Location": {"description": "/web/", "schema": {"type": "string"}}},
+    }
+}
+
+
+@root_router.get("/", response_model=Message, responses=_TO_THE_WEB_APP)
 async def root(request: Request) -> Response:
     """The course's greeting, which its clients' first test checks for; the API is described at /docs.
     A browser that asks for HTML over JSON is sent to the web app (303)."""
     if prefers_html(request.headers.get("accept")):
-        return RedirectResponse(WEB_HOME, status_code=303)
+        return RedirectResponse(WEB_HOME, status_code=status.HTTP_303_SEE_OTHER)
     return Response(_GREETING, media_type="application/json")
 
 
