@@ -22,7 +22,7 @@ from postboard.web.forms import Fields, problems, read_session_form, signed_in_w
 from postboard.web.messages import NOTICES
 from postboard.web.negotiation import prefers_json
 from postboard.web.pages import redirect, render
-from postboard.web.routing import SignedIn, WebRoute, error_page, reads_for
+from postboard.web.routing import SignedIn, WebRoute, error_page, reads_for, web_page_or
 from postboard.web.sessions import WebSession
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False, route_class=WebRoute)
@@ -166,14 +166,8 @@ async def vote(request: Request, session: SignedIn, id: PathId) -> Response:
         return JSONResponse(
             {"votes": post["votes"], "voted": post["voted"]}, headers={"Cache-Control": "no-store"}
         )
-    return redirect(_back_to(fields.get("back", ""), id))
-
-
-def _back_to(back: str, post_id: int) -> str:
-    """A page of the web app that the vote's form came from, else the post's own: never another site."""
-    if back.startswith(f"{WEB_PREFIX}/") and not back.startswith("//") and "\\" not in back:
-        return back
-    return _post_page(post_id)
+    # Back to the page the vote's form came from, else the post's own.
+    return redirect(web_page_or(fields.get("back", ""), _post_page(id)))
 
 
 def _post_values(fields: Fields) -> dict[str, Any]:

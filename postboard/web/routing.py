@@ -3,6 +3,7 @@ as pages rather than the API's JSON."""
 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +19,6 @@ from postboard.web.pages import redirect, render
 from postboard.web.sessions import CookieSigner, CsrfRefused, NotSignedIn, WebCookies, WebSession
 
 LOGIN_PAGE = f"{WEB_PREFIX}/login"
-SESSION_ENDED_PAGE = f"{LOGIN_PAGE}?notice=ended"
 
 RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -72,6 +72,22 @@ def error_page(error: DomainError, session: WebSession | None = None) -> Respons
     return render("error.html", error.status_code, title=error.description, message=message, session=session)
 
 
+def web_page_or(candidate: str, fallback: str) -> str:
+    """`candidate` if it is a page of the web app (a path under /web/ of this site), else `fallback`: a
+    redirect never sends the browser to another site."""
+    if candidate.startswith(f"{WEB_PREFIX}/") and "\\" not in candidate:
+        return candidate
+    return fallback
+
+
+def _login_page(request: Request, **query: str) -> str:
+    """The login form, which sends the browser back to the page it asked for (a GET's) once logged in."""
+    if request.method == "GET":
+        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        query["next"] = wanted
+    return f"{LOGIN_PAGE}?{urlencode(query)}" if query else LOGIN_PAGE
+
+
 class WebRoute(APIRoute):
     """Answers what the API answers with JSON as pages: no login (a redirect to the form), an ended
     session (the same, saying so, and the cookie cleared), a refused form, a domain error, a bad address."""
@@ -83,9 +99,9 @@ class WebRoute(APIRoute):
             try:
                 return await handler(request)
             except NotSignedIn:
-                return redirect(LOGIN_PAGE)
+                return redirect(_login_page(request))
             except Unauthorized:
-                response = redirect(SESSION_ENDED_PAGE)
+                response = redirect(_login_page(request, notice="ended"))
                 clear_cookie(request, response, cookies_of(request).session)
                 return response
             except CsrfRefused:

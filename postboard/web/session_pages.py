@@ -1,13 +1,15 @@
 """Register, log in, log out: the same services as `POST /users/`, `POST /login` and `POST /logout`."""
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError
 
 from postboard.accounts import service as accounts_service
 from postboard.auth import service as auth_service
 from postboard.auth.dependencies import AppTokenConfig, ClientAddress, Hasher, Throttling
-from postboard.auth.schemas import UserLogin
-from postboard.auth.tokens import Caller, TokenVerifier
+from postboard.auth.schemas import Token, UserLogin
+from postboard.auth.tokens import Caller, TokenConfig, TokenVerifier
 from postboard.errors import Conflict, Forbidden, TooManyRequests
 from postboard.headers import WEB_PREFIX
 from postboard.request_db import AppDatabase, app_database
@@ -16,12 +18,22 @@ from postboard.users.schemas import UserCreate
 from postboard.web.forms import problems, read_anonymous_form, read_session_form
 from postboard.web.messages import NOTICES, retry_after
 from postboard.web.pages import redirect, render
-from postboard.web.routing import SignedIn, WebRoute, clear_cookie, cookie_signer, cookies_of, set_cookie
+from postboard.web.routing import (
+    SignedIn,
+    WebRoute,
+    clear_cookie,
+    cookie_signer,
+    cookies_of,
+    set_cookie,
+    web_page_or,
+)
 from postboard.web.sessions import new_form_secret
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False, route_class=WebRoute)
 FEED_PAGE = f"{WEB_PREFIX}/"
 _LABELS = {"email": "Email", "username": "Email", "password": "Password"}
+# The page to go to once logged in (`next`); only a page of the web app is ever followed.
+AfterLogin = Annotated[str, Query(alias="next", max_length=2000)]
 
 
 def _anonymous_page(request: Request, template: str, status_code: int = 200, **context: object) -> Response:
@@ -35,8 +47,10 @@ def _anonymous_page(request: Request, template: str, status_code: int = 200, **c
 
 
 @router.get("/login")
-async def login_form(request: Request, notice: str = "") -> Response:
-    return _anonymous_page(request, "login.html", email="", errors=[], notice=NOTICES.get(notice))
+async def login_form(request: Request, notice: str = "", after: AfterLogin = "") -> Response:
+    return _anonymous_page(
+        request, "login.html", email="", errors=[], notice=NOTICES.get(notice), after=after
+    )
 
 
 @router.post("/login")
@@ -52,30 +66,35 @@ async def log_in(
     """The login of `POST /login`, which spends the same failure budgets; the browser gets a cookie naming
     the login session it started instead of tokens."""
     fields = await read_anonymous_form(request)
-    email = fields.get("email", "")
+    email, after = fields.get("email", ""), fields.get("next", "")
     try:
         credentials = UserLogin(username=email, password=fields.get("password", ""))
         token = await auth_service.log_in(database, hasher, throttle, token_config, credentials, address)
     except ValidationError as error:
-        return _login_refused(request, email, problems(error, _LABELS), status.HTTP_422_UNPROCESSABLE_CONTENT)
+        errors, status_code = problems(error, _LABELS), status.HTTP_422_UNPROCESSABLE_CONTENT
     except TooManyRequests as error:
-        return _login_refused(request, email, [retry_after(error.detail, error.retry_after_seconds)], 429)
+        errors, status_code = [retry_after(error.detail, error.retry_after_seconds)], error.status_code
     except Forbidden as error:
-        return _login_refused(request, email, [error.detail], error.status_code)
+        errors, status_code = [error.detail], error.status_code
+    else:
+        return _logged_in(request, token, token_config, web_page_or(after, FEED_PAGE))
+    return _anonymous_page(
+        request, "login.html", status_code, email=email, errors=errors, notice=None, after=after
+    )
+
+
+def _logged_in(request: Request, token: Token, token_config: TokenConfig, location: str) -> Response:
+    """Off to `location` with the session cookie naming the login session that `token` belongs to."""
     verifier: TokenVerifier = request.app.state.token_verifier
     claims = verifier.verify(token.access_token)
     assert claims is not None  # issued just now with our key
-    response = redirect(FEED_PAGE)
+    response = redirect(location)
     cookies = cookies_of(request)
     session_cookie = cookie_signer(request).session_cookie(Caller(claims.user_id, claims.login_session_id))
     max_age = int(token_config.login_session_lifetime.total_seconds())
     set_cookie(request, response, cookies.session, session_cookie, max_age)
     clear_cookie(request, response, cookies.form)
     return response
-
-
-def _login_refused(request: Request, email: str, errors: list[str], status_code: int) -> Response:
-    return _anonymous_page(request, "login.html", status_code, email=email, errors=errors, notice=None)
 
 
 @router.get("/register")

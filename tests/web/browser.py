@@ -2,6 +2,7 @@
 the forms as a browser would (cookies kept by the httpx client)."""
 
 import re
+from urllib.parse import urlencode
 
 import httpx
 
@@ -56,3 +57,8 @@ async def write_post(
     location = response.headers["location"]
     assert location.startswith(f"{WEB}/posts/")
     return int(location.rsplit("/", 1)[1])
+
+
+def login_redirect(page: str, notice: str | None = None) -> str:
+    """Where a GET of `page` is sent without a live session: the login form, which sends it back after."""
+    return f"{WEB}/login?{urlencode({**({'notice': notice} if notice else {}), 'next': page})}"

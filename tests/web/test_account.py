@@ -14,7 +14,7 @@ from tests.helpers import (
     register_account,
     running_app,
 )
-from tests.web.browser import WEB, csrf_token, signed_in, submit, web_log_in, write_post
+from tests.web.browser import WEB, csrf_token, login_redirect, signed_in, submit, web_log_in, write_post
 
 ACCOUNT = f"{WEB}/account"
 
@@ -82,7 +82,7 @@ async def test_changing_the_password_ends_every_session(app: FastAPI, client: ht
         assert response.headers["location"] == f"{WEB}/login?notice=password-changed"
         assert "postboard_session" not in client.cookies
         ended = await other_tab.get(f"{WEB}/")
-        assert ended.headers["location"] == f"{WEB}/login?notice=ended"
+        assert ended.headers["location"] == login_redirect(f"{WEB}/", "ended")
     assert (await client.get("/users/me", headers=tokens.headers)).status_code == 401
     assert (await web_log_in(client, email, NEW_PASSWORD)).status_code == 303
 

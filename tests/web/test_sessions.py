@@ -24,7 +24,15 @@ from tests.helpers import (
     register_account,
     running_app,
 )
-from tests.web.browser import WEB, csrf_token, signed_in, submit, web_log_in, web_register
+from tests.web.browser import (
+    WEB,
+    csrf_token,
+    login_redirect,
+    signed_in,
+    submit,
+    web_log_in,
+    web_register,
+)
 
 SESSION_COOKIE = "postboard_session"
 FORM_COOKIE = "postboard_form"
@@ -85,14 +93,14 @@ async def test_cookies_are_secure_and_host_only_when_the_public_url_is_https(dat
         # The unprefixed name, which a subdomain could set, is not read.
         client.cookies.set(SESSION_COOKIE, client.cookies[f"__Host-{SESSION_COOKIE}"])
         del client.cookies[f"__Host-{SESSION_COOKIE}"]
-        assert (await client.get(f"{WEB}/")).headers["location"] == f"{WEB}/login"
+        assert (await client.get(f"{WEB}/")).headers["location"] == login_redirect(f"{WEB}/")
 
 
 async def test_pages_need_a_login(client: httpx.AsyncClient) -> None:
-    for path in ("/", "/drafts", "/posts/new", "/posts/1"):
+    for path in ("/", "/drafts", "/posts/new", "/posts/1", "/?page=2&search=a+b"):
         response = await client.get(f"{WEB}{path}")
         assert response.status_code == 303, path
-        assert response.headers["location"] == f"{WEB}/login"
+        assert response.headers["location"] == login_redirect(f"{WEB}{path}")
 
 
 async def test_a_forged_cookie_is_no_login(client: httpx.AsyncClient) -> None:
@@ -109,7 +117,7 @@ async def test_a_forged_cookie_is_no_login(client: httpx.AsyncClient) -> None:
         client.cookies.set(SESSION_COOKIE, value)
         response = await client.get(f"{WEB}/")
         assert response.status_code == 303, value
-        assert response.headers["location"] == f"{WEB}/login"
+        assert response.headers["location"] == login_redirect(f"{WEB}/")
 
 
 async def test_a_wrong_password_is_told_in_the_page_with_the_email_kept(client: httpx.AsyncClient) -> None:
@@ -177,7 +185,7 @@ async def test_logout_ends_the_login_session(app: FastAPI, client: httpx.AsyncCl
         other_tab.cookies.set(SESSION_COOKIE, cookie)
         ended = await other_tab.get(f"{WEB}/")
         assert ended.status_code == 303
-        assert ended.headers["location"] == f"{WEB}/login?notice=ended"
+        assert ended.headers["location"] == login_redirect(f"{WEB}/", "ended")
         login_page = await other_tab.get(ended.headers["location"])
         assert "Your session has ended: log in again." in login_page.text
 
@@ -194,11 +202,12 @@ async def test_a_password_change_through_the_api_ends_browser_sessions(client: h
     assert changed.status_code == 204
     cookie = client.cookies[SESSION_COOKIE]
     response = await client.get(f"{WEB}/")
-    assert response.headers["location"] == f"{WEB}/login?notice=ended"
+    assert response.headers["location"] == login_redirect(f"{WEB}/", "ended")
     assert SESSION_COOKIE not in client.cookies  # cleared by the answer
     for page in ("/posts/new", "/drafts"):
         client.cookies.set(SESSION_COOKIE, cookie)
-        assert (await client.get(f"{WEB}{page}")).headers["location"] == f"{WEB}/login?notice=ended"
+        ended = await client.get(f"{WEB}{page}")
+        assert ended.headers["location"] == login_redirect(f"{WEB}{page}", "ended")
 
 
 async def test_refresh_token_reuse_ends_only_its_own_login_session(client: httpx.AsyncClient) -> None:
@@ -218,7 +227,7 @@ async def test_an_account_deletion_ends_browser_sessions(client: httpx.AsyncClie
         "DELETE", "/users/me", json={"password": DEFAULT_PASSWORD}, headers=tokens.headers
     )
     assert deleted.status_code == 204
-    assert (await client.get(f"{WEB}/")).headers["location"] == f"{WEB}/login?notice=ended"
+    assert (await client.get(f"{WEB}/")).headers["location"] == login_redirect(f"{WEB}/", "ended")
 
 
 async def test_the_api_never_accepts_the_cookie(client: httpx.AsyncClient) -> None:
@@ -309,3 +318,28 @@ async def test_web_registrations_spend_the_budget_of_post_users(database_url: st
         throttled = await web_register(client, fresh_email())
         assert throttled.status_code == 429
         assert "Too many registrations from this address, try again later (wait " in throttled.text
+
+
+async def test_a_login_goes_back_to_the_page_asked_for(client: httpx.AsyncClient) -> None:
+    email = fresh_email()
+    await register_account(client, email)
+    wanted = f"{WEB}/drafts?page=2"
+    login_form = await client.get((await client.get(wanted)).headers["location"])
+    assert f'name="next" value="{WEB}/drafts?page=2"' in login_form.text
+    fields = {"csrf_token": csrf_token(login_form), "email": email, "next": wanted}
+    wrong = await client.post(f"{WEB}/login", data={**fields, "password": "not the password at all"})
+    assert f'name="next" value="{WEB}/drafts?page=2"' in wrong.text  # kept for the next try
+    response = await client.post(f"{WEB}/login", data={**fields, "password": DEFAULT_PASSWORD})
+    assert response.headers["location"] == wanted
+
+
+@pytest.mark.parametrize(
+    "elsewhere", ["https://evil.example/", "//evil.example/", "/users/me", "/web\\@evil"]
+)
+async def test_a_login_never_sends_the_browser_elsewhere(client: httpx.AsyncClient, elsewhere: str) -> None:
+    email = fresh_email()
+    await register_account(client, email)
+    form = await client.get(f"{WEB}/login")
+    fields = {"csrf_token": csrf_token(form), "email": email, "password": DEFAULT_PASSWORD, "next": elsewhere}
+    response = await client.post(f"{WEB}/login", data=fields)
+    assert response.headers["location"] == f"{WEB}/"
