@@ -4,8 +4,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.middleware.cors import CORSMiddleware
@@ -31,6 +33,9 @@ from postboard.request_ids import HEADER as REQUEST_ID_HEADER
 from postboard.request_ids import RequestIds
 from postboard.routing import SMALL_BODY_MAX_BYTES, install_routes, small_body_paths
 from postboard.votes.router import router as votes_router
+from postboard.web.install import WEB_ROUTERS, install_web
+from postboard.web.negotiation import prefers_html
+from postboard.web.pages import WEB_HOME
 
 logger = logging.getLogger("postboard")
 
@@ -44,9 +49,20 @@ _GREETING = Message(message="Hello World").model_dump_json().encode()
 root_router = APIRouter(tags=["Root"])
 
 
-@root_router.get("/", response_model=Message)
-async def root() -> Response:
-    """The course's greeting, which its clients' first test checks for; the API is described at /docs."""
+_TO_THE_WEB_APP: dict[int | str, dict[str, Any]] = {
+    status.HTTP_303_SEE_OTHER: {
+        "description": "A browser whose Accept weighs text/html above JSON: sent to the web app",
+        "headers": {"Location": {"description": "/web/", "schema": {"type": "string"}}},
+    }
+}
+
+
+@root_router.get("/", response_model=Message, responses=_TO_THE_WEB_APP)
+async def root(request: Request) -> Response:
+    """The course's greeting, which its clients' first test checks for; the API is described at /docs.
+    A browser that asks for HTML over JSON is sent to the web app (303)."""
+    if prefers_html(request.headers.get("accept")):
+        return RedirectResponse(WEB_HOME, status_code=status.HTTP_303_SEE_OTHER)
     return Response(_GREETING, media_type="application/json")
 
 
@@ -158,9 +174,11 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     install_error_handlers(app)
     # The most requested first: FastAPI tries routes in order.
     install_routes(
-        app, [root_router, posts_router, accounts_router, auth_router, votes_router, health_router]
+        app,
+        [root_router, posts_router, accounts_router, auth_router, votes_router, health_router, *WEB_ROUTERS],
     )
     install_docs(app)
+    install_web(app, settings, app.state.token_config.secret_key)
     install_links(app)
     install_middleware(app, settings)
     return app

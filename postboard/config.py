@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 
 import limits
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # Live login sessions an account may hold; a login past it ends the oldest.
     max_sessions_per_account: int = Field(default=100, gt=0, le=100_000)
     redis_url: str | None = None
+    # The address people open Postboard at, such as https://postboard.example; the web app's cookies are
+    # sent over HTTPS only (Secure) when it is https. Unset: a development server on plain HTTP.
+    public_url: AnyHttpUrl | None = None
     trusted_proxies: CommaSeparated = []
     cors_origins: CommaSeparated = []
     max_request_body_bytes: int = Field(default=1024 * 1024, gt=0)

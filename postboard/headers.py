@@ -36,15 +36,34 @@ _PAGE_CONTENT_SECURITY_POLICIES = {
     "/docs": _SWAGGER_UI_CONTENT_SECURITY_POLICY,
     "/redoc": _REDOC_CONTENT_SECURITY_POLICY,
 }
+# The web app (postboard/web/): its own files only, no inline script or style, and its forms post only here.
+WEB_PREFIX = "/web"
+_WEB_CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "base-uri 'none'",
+        "object-src 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def is_web_path(path: str) -> bool:
+    return path == WEB_PREFIX or path.startswith(WEB_PREFIX + "/")
+
+
+def _content_security_policy(path: str) -> str:
+    if is_web_path(path):
+        return _WEB_CONTENT_SECURITY_POLICY
+    return _PAGE_CONTENT_SECURITY_POLICIES.get(path, _API_CONTENT_SECURITY_POLICY)
 
 
 def security_headers(path: str, authenticated: bool) -> dict[str, str]:
     """nosniff, no referrer, no framing, no sources for data; and `Cache-Control: no-store` on answers to
     authenticated requests, which may hold private data."""
     headers = dict(_BASE_HEADERS)
-    headers["Content-Security-Policy"] = _PAGE_CONTENT_SECURITY_POLICIES.get(
-        path, _API_CONTENT_SECURITY_POLICY
-    )
+    headers["Content-Security-Policy"] = _content_security_policy(path)
     if authenticated:
         headers["Cache-Control"] = "no-store"
     return headers
@@ -57,15 +76,15 @@ def _raw(headers: dict[str, str]) -> RawHeaders:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
-# The sets the middleware adds, encoded once: (docs page or None, authenticated?) -> headers.
+# The sets the middleware adds, encoded once: (docs page, the web app or None, authenticated?) -> headers.
 _RAW_SECURITY_HEADERS = {
     (page, authenticated): _raw(security_headers(page or "/", authenticated))
-    for page in (None, *_PAGE_CONTENT_SECURITY_POLICIES)
+    for page in (None, WEB_PREFIX, *_PAGE_CONTENT_SECURITY_POLICIES)
     for authenticated in (False, True)
 }
 
 
 def raw_security_headers(path: str, authenticated: bool) -> RawHeaders:
     """`security_headers` as ASGI header pairs (lower-case names), without encoding them per answer."""
-    page = path if path in _PAGE_CONTENT_SECURITY_POLICIES else None
+    page = WEB_PREFIX if is_web_path(path) else path if path in _PAGE_CONTENT_SECURITY_POLICIES else None
     return _RAW_SECURITY_HEADERS[(page, authenticated)]

@@ -39,6 +39,8 @@ SECRET_PATTERNS = {
     "access token": re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"),
     # "<login session id>.<secret>" (postboard.auth.tokens.compose_refresh_token).
     "refresh token": re.compile(r"\b[0-9a-f]{32}\.[A-Za-z0-9_-]{43}"),
+    # "<user id>.<login session id>.<signature>" (postboard.web.sessions.CookieSigner.session_cookie).
+    "web session cookie": re.compile(r"\b[0-9]+\.[0-9a-f]{32}\.[0-9a-f]{64}"),
     "bearer credential": re.compile(r"bearer ", re.IGNORECASE),
     "Authorization header": re.compile(r"authorization", re.IGNORECASE),
 }

@@ -176,4 +176,4 @@ def test_the_most_requested_routes_are_tried_first() -> None:
     paths = [getattr(route, "path", None) for route in app.router.routes]
 
     assert paths[:4] == ["/", "/posts/", "/posts", "/posts/{id}"]
-    assert paths[-5:] == ["/openapi.json", "/docs", "/redoc", "/favicon.ico", "/static"]
+    assert paths[-6:] == ["/openapi.json", "/docs", "/redoc", "/favicon.ico", "/static", "/web/static"]

@@ -15,6 +15,7 @@ from tests.log_secrets import SecretScanner, scanner, secrets_in
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjo0Mn0.c2lnbmF0dXJlLWJ5dGVz"
 REFRESH_TOKEN = "0123456789abcdef0123456789abcdef." + "A" * 43
+WEB_SESSION_COOKIE = "42.0123456789abcdef0123456789abcdef." + "0f" * 32
 
 
 @pytest.mark.parametrize(
@@ -22,6 +23,7 @@ REFRESH_TOKEN = "0123456789abcdef0123456789abcdef." + "A" * 43
     [
         (f"refused token {JWT}", "access token"),
         (f"refresh with {REFRESH_TOKEN} failed", "refresh token"),
+        (f"cookies={{'postboard_session': '{WEB_SESSION_COOKIE}'}}", "web session cookie"),
         ("header was Bearer abc", "bearer credential"),
         ("headers={'Authorization': 'x'}", "Authorization header"),
         (f"login with {DEFAULT_PASSWORD!r}", f"password {DEFAULT_PASSWORD!r}"),

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from postboard.access_log import record_user_id
@@ -122,6 +123,14 @@ _CALLER_IN_A_LIVE_LOGIN_SESSION = (
 )
 
 
+async def user_in_live_login_session(db: AsyncSession, caller: Caller) -> User:
+    """The caller's user, loaded in `db`'s transaction while their login session is alive; else 401."""
+    user = await db.scalar(_CALLER_IN_A_LIVE_LOGIN_SESSION, login_session_parameters(caller))
+    if user is None:
+        raise Unauthorized(INVALID_TOKEN)
+    return user
+
+
 async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
     """The caller's user, if their login session is alive: logout, a password change, refresh-token reuse
     and account deletion delete it, and every worker sees that in the same query that loads the user.
@@ -132,9 +141,7 @@ async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
     deadlock with it.
     """
     caller = as_caller.caller
-    user = await db.scalar(_CALLER_IN_A_LIVE_LOGIN_SESSION, login_session_parameters(caller))
-    if user is None:
-        raise Unauthorized(INVALID_TOKEN)
+    user = await user_in_live_login_session(db, caller)
     yield user
     if as_caller.database.has_replica:
         await count_write(db, caller.login_session_id)

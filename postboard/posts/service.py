@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, bindparam, or_, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Integer, bindparam, exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -18,6 +18,7 @@ from postboard.posts.schemas import PostCreate
 from postboard.queries import one_of
 from postboard.reads import Row
 from postboard.users.models import User
+from postboard.votes.models import Vote
 
 # A read post as the API shows it (PostOut): the post, its owner and its vote count, in one row.
 _POST_COLUMNS = (
@@ -31,6 +32,8 @@ _POST_COLUMNS = (
     User.email.label("owner_email"),
     User.created_at.label("owner_created_at"),
 )
+# Whether the caller has voted on the post: the web app's pages show it, the API's answers do not.
+_CALLER_VOTED = exists().where(Vote.post_id == PostRow.id, Vote.user_id == caller_id()).label("caller_voted")
 _NEWEST_FIRST = (PostRow.created_at.desc(), PostRow.id.desc())
 # `search` is matched literally: its wildcards are escaped with this character before it is bound.
 _LIKE_ESCAPE = "/"
@@ -41,7 +44,7 @@ def visible_to(user_id: Any) -> ColumnElement[bool]:
     return or_(PostRow.published, PostRow.owner_id == user_id)
 
 
-def _post_out(row: Row) -> dict[str, Any]:
+def _post_out(row: Row, with_caller_vote: bool = False) -> dict[str, Any]:
     owner = {"id": row["owner_id"], "email": row["owner_email"], "created_at": row["owner_created_at"]}
     post = {
         "title": row["title"],
@@ -52,6 +55,8 @@ def _post_out(row: Row) -> dict[str, Any]:
         "owner_id": row["owner_id"],
         "owner": owner,
     }
+    if with_caller_vote:
+        return {"Post": post, "votes": row["vote_count"], "voted": bool(row["caller_voted"])}
     return {"Post": post, "votes": row["vote_count"]}
 
 
@@ -64,8 +69,9 @@ class Page:
 
 
 @cache
-def listing_read(searching: bool, after_cursor: bool) -> CallerRead:
-    """The listing's statement; one of four, each compiled once. The page's ids come first, read off the
+def listing_read(searching: bool, after_cursor: bool, with_caller_vote: bool = False) -> CallerRead:
+    """The listing's statement; one of eight, each compiled once. `with_caller_vote` adds whether the
+    caller voted on each post, in the same statement. The page's ids come first, read off the
     (created_at, id) index: rows skipped by the offset are only walked past there, and owners are joined
     for the page's rows alone."""
     page = (
@@ -80,8 +86,9 @@ def listing_read(searching: bool, after_cursor: bool) -> CallerRead:
     if after_cursor:
         cursor = (bindparam("cursor_created_at", type_=UTCDateTime()), bindparam("cursor_id", type_=Integer))
         page = page.where(tuple_(PostRow.created_at, PostRow.id) < tuple_(*cursor))
+    columns = (*_POST_COLUMNS, _CALLER_VOTED) if with_caller_vote else _POST_COLUMNS
     return caller_read(
-        select(*_POST_COLUMNS)
+        select(*columns)
         .join(User, User.id == PostRow.owner_id)
         .where(one_of(PostRow.id.expression, page))
         .order_by(*_NEWEST_FIRST)
@@ -98,34 +105,65 @@ def _literally(text: str) -> str:
 
 
 async def list_posts(
-    as_caller: CallerReads, *, limit: int, skip: int, search: str, before: PageCursor | None
+    as_caller: CallerReads,
+    *,
+    limit: int,
+    skip: int,
+    search: str,
+    before: PageCursor | None,
+    with_caller_vote: bool = False,
 ) -> Page:
-    """Newest first; `before` continues after the last post of an earlier page (keyset pagination)."""
+    """Newest first; `before` continues after the last post of an earlier page (keyset pagination).
+    `with_caller_vote`: each post also says (`voted`) whether the caller has voted on it."""
     parameters: dict[str, Any] = {"limit": limit, "skip": skip}
     if search:
         parameters["search"] = _literally(search)
     if before is not None:
         parameters.update(cursor_created_at=before.created_at, cursor_id=before.post_id)
-    rows = await as_caller.fetch(listing_read(bool(search), before is not None), **parameters)
+    read = listing_read(bool(search), before is not None, with_caller_vote)
+    rows = await as_caller.fetch(read, **parameters)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = None if last is None else PageCursor(last["created_at"], last["id"])
-    return Page([_post_out(row) for row in rows], next_cursor)
+    return Page([_post_out(row, with_caller_vote) for row in rows], next_cursor)
 
 
-_POST_READ = caller_read(
+def _post_read(*columns: Any) -> CallerRead:
+    return caller_read(
+        select(*columns)
+        .join(User, User.id == PostRow.owner_id)
+        .where(PostRow.id == bindparam("post_id", type_=Integer), visible_to(caller_id()))
+    )
+
+
+_POST_READ = _post_read(*_POST_COLUMNS)
+_POST_READ_WITH_CALLER_VOTE = _post_read(*_POST_COLUMNS, _CALLER_VOTED)
+
+
+async def get_post(as_caller: CallerReads, post_id: int, with_caller_vote: bool = False) -> dict[str, Any]:
+    """The post if the caller may see it (404 if not); `with_caller_vote` as for `list_posts`."""
+    rows: Sequence[Row] = []
+    if is_storable_id(post_id):
+        read = _POST_READ_WITH_CALLER_VOTE if with_caller_vote else _POST_READ
+        rows = await as_caller.fetch(read, post_id=post_id)
+    if not rows:
+        raise NotFound(post_not_found_for_read(post_id))
+    return _post_out(rows[0], with_caller_vote)
+
+
+# The caller's own drafts, newest first: nobody else's are visible to them.
+_DRAFTS_READ = caller_read(
     select(*_POST_COLUMNS)
     .join(User, User.id == PostRow.owner_id)
-    .where(PostRow.id == bindparam("post_id", type_=Integer), visible_to(caller_id()))
+    .where(PostRow.owner_id == caller_id(), PostRow.published.is_(False))
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("skip", type_=BigInteger))
 )
 
 
-async def get_post(as_caller: CallerReads, post_id: int) -> dict[str, Any]:
-    rows: Sequence[Row] = []
-    if is_storable_id(post_id):
-        rows = await as_caller.fetch(_POST_READ, post_id=post_id)
-    if not rows:
-        raise NotFound(post_not_found_for_read(post_id))
-    return _post_out(rows[0])
+async def list_drafts(as_caller: CallerReads, *, limit: int, skip: int) -> list[dict[str, Any]]:
+    rows = await as_caller.fetch(_DRAFTS_READ, limit=limit, skip=skip)
+    return [_post_out(row) for row in rows]
 
 
 async def is_visible(db: AsyncSession, viewer_id: int, post_id: int) -> bool:

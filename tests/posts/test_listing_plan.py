@@ -34,8 +34,13 @@ async def test_the_listings_generic_plan_never_scans_the_posts_table(postgresql_
                 insert(PostRow),
                 [{"title": f"post {n}", "content": "c", "owner_id": owner} for n in range(2000)],
             )
-        for searching, after_cursor in [(False, False), (False, True)]:
-            statement = listing_read(searching, after_cursor).statement
+        # The third: the web app's feed, which also asks whether the caller voted on each post.
+        for searching, after_cursor, with_caller_vote in [
+            (False, False, False),
+            (False, True, False),
+            (False, False, True),
+        ]:
+            statement = listing_read(searching, after_cursor, with_caller_vote).statement
             compiled = statement.compile(dialect=database.engine.dialect)
             values = {"user_id": owner, "limit": 10, "skip": 0, "login_session_id": "s", "now": None}
             values |= {"cursor_created_at": None, "cursor_id": 1}
@@ -44,6 +49,7 @@ async def test_the_listings_generic_plan_never_scans_the_posts_table(postgresql_
             )
 
             assert "Seq Scan on posts" not in plan, plan
+            assert "Seq Scan on votes" not in plan, plan
             assert "ix_posts_created_at_id" in plan, plan
             assert "pk_posts" in plan, plan
     finally:

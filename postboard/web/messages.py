@@ -1,0 +1,23 @@
+"""What the web app's pages say beyond the API's messages (postboard/errors.py): notices by code, so that
+a link can only ever ask for one of these."""
+
+FORBIDDEN_FORM = (
+    "This form has expired or did not come from this site. Go back, reload the page and try again."
+)
+NOT_FOUND_PAGE = "There is no such page."
+WRONG_METHOD = "This page cannot be used that way: follow a link or a button of the app."
+BAD_ADDRESS = "This address is not one the app understands."
+
+NOTICES = {
+    "registered": "Your account is ready: log in.",
+    "ended": "Your session has ended: log in again.",
+    "logged-out": "You have logged out.",
+    "deleted": "The post was deleted.",
+    "email-changed": "Your email was changed.",
+    "password-changed": "Your password was changed, and every session ended: log in with the new one.",
+    "account-deleted": "Your account was deleted, with its posts and votes.",
+}
+
+
+def retry_after(message: str, seconds: int) -> str:
+    return f"{message} (wait {seconds} seconds)."
