@@ -486,6 +486,10 @@ def publish(text: str, name: str, options: Namespace) -> None:
         print(f"\nwritten to {options.output}", file=sys.stderr)
 
 
+# RESULTS.md's last section, written by hand from the others: how far the measured figures carry.
+_LAST_SECTION = "<!-- capacity:begin -->"
+
+
 def write_section(results_path: Path, name: str, body: str) -> None:
     """Puts BODY between this bench's markers in RESULTS_PATH, replacing what an earlier run wrote there."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
@@ -494,6 +498,9 @@ def write_section(results_path: Path, name: str, body: str) -> None:
     if begin in text and end in text:
         before, rest = text.split(begin, 1)
         text = before + section + rest.split(end, 1)[1]
+    elif _LAST_SECTION in text:  # a new section goes before the one written by hand, which stays last
+        before, rest = text.split(_LAST_SECTION, 1)
+        text = before + section + "\n\n" + _LAST_SECTION + rest
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     results_path.write_text(text)

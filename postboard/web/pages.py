@@ -20,9 +20,12 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-# Autoescaping for every template: titles, contents and emails are people's text, never markup.
+# Autoescaping for every template: titles, contents and emails are people's text, never markup. Each
+# template is compiled once, on its first use: the templates ship with the package, so no page asks the
+# file system whether its template changed (auto_reload), a stat per template and per include.
 _environment = Environment(
     loader=FileSystemLoader(TEMPLATES_DIRECTORY),
+    auto_reload=False,
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,
