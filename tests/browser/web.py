@@ -68,10 +68,10 @@ class Person:
         self.click_to_next_page(self.browser.find_element(By.LINK_TEXT, link_text))
 
     def press(self, button_text: str, within: str = "main") -> None:
-        """Clicks the button saying `button_text` (in `within`) and waits for the page it leads to."""
-        buttons = [b for b in self.all(f"{within} button") if b.text == button_text]
-        assert buttons, f"no button {button_text!r} in {within}"
-        self.click_to_next_page(buttons[0])
+        """Clicks the button saying `button_text` (in the `within` element) and waits for the page it
+        leads to."""
+        button = self.browser.find_element(By.XPATH, f"//{within}//button[normalize-space()='{button_text}']")
+        self.click_to_next_page(button)
 
     def register(self, email: str, password: str = DEFAULT_PASSWORD) -> None:
         self.open(f"{WEB}/register")
@@ -80,7 +80,8 @@ class Person:
         self.press("Create my account")
 
     def log_in(self, email: str, password: str = DEFAULT_PASSWORD) -> None:
-        self.open(f"{WEB}/login")
+        if self.path != f"{WEB}/login":  # a login page's form is filled again after a refusal
+            self.open(f"{WEB}/login")
         self.fill("#email", email)
         self.fill("#password", password)
         self.press("Log in")
@@ -88,7 +89,10 @@ class Person:
     def signed_up(self, email: str) -> None:
         """Registers and logs in through the forms; on the feed afterwards."""
         self.register(email)
-        self.log_in(email)
+        # On the login page the registration leads to.
+        self.fill("#email", email)
+        self.fill("#password", DEFAULT_PASSWORD)
+        self.press("Log in")
         assert self.path == f"{WEB}/", self.text()
 
     def log_out(self) -> None:
