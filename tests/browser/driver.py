@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -54,8 +55,9 @@ def chrome(width: int = 1280, height: int = 2000) -> Iterator[Chrome]:
 
 def waiting(browser: Chrome) -> WebDriverWait[Chrome]:
     """A wait of up to WAIT_SECONDS that looks again every 50 ms (Selenium's default, 500 ms, would add
-    a quarter of a second to every page a test opens)."""
-    return WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.05)
+    a quarter of a second to every page a test opens). A look that Chromium cannot answer while a page is
+    being replaced ("Cannot find context with specified id") is taken as "not yet"."""
+    return WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.05, ignored_exceptions=(WebDriverException,))
 
 
 def wait_for(browser: Chrome, css: str) -> WebElement:

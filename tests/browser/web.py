@@ -4,10 +4,10 @@ Every form is sent by clicking its button, as a person would, and waits for the 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 
 from tests.browser.driver import wait_for, wait_for_text, waiting
 from tests.helpers import DEFAULT_PASSWORD
@@ -58,7 +58,15 @@ class Person:
         """Clicks `element` and waits until another page has loaded."""
         page = self.browser.find_element(By.TAG_NAME, "html")
         element.click()
-        waiting(self.browser).until(expected_conditions.staleness_of(page))
+
+        def page_replaced(_: Chrome) -> bool:
+            try:
+                page.is_enabled()
+            except StaleElementReferenceException:
+                return True
+            return False
+
+        waiting(self.browser).until(page_replaced)
         self.find("main")
 
     def click(self, css: str) -> None:
