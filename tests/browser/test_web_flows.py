@@ -52,10 +52,11 @@ def api_token(server: Server, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {register_and_log_in(server.client, email)}"}
 
 
-def api_post(server: Server, headers: dict[str, str], title: str, published: bool = True) -> int:
-    created = server.client.post(
-        "/posts/", json={"title": title, "content": f"About {title}", "published": published}, headers=headers
-    )
+def api_post(
+    server: Server, headers: dict[str, str], title: str, published: bool = True, content: str = ""
+) -> int:
+    body = {"title": title, "content": content or f"About {title}", "published": published}
+    created = server.client.post("/posts/", json=body, headers=headers)
     assert created.status_code == 201, created.text
     post_id: int = created.json()["id"]
     return post_id
@@ -127,7 +128,13 @@ def test_screenshots_of_the_feed_a_post_and_the_account_at_desktop_and_phone_wid
     api_post(server, grace, "Notes on the Analytical Engine")
     api_post(server, grace, "A draft nobody else sees", published=False)
     alice.write_post("Compilers, and why we need them", "Programs that write programs.\n\nMore soon.")
-    post_id = api_post(server, grace, "Hello from the web app")
+    post_id = api_post(
+        server,
+        grace,
+        "Hello from the web app",
+        content="Postboard has pages for people now: the feed, posts, drafts, votes and your account, "
+        "in any browser, with or without JavaScript.\n\nVote with one click; the count updates in place.",
+    )
     alice.open(f"{WEB}/posts/{post_id}")
     alice.find(f'form.vote[action$="/posts/{post_id}/vote"] button').click()
     alice.wait_text(".vote .count", "1 vote")
