@@ -2,39 +2,20 @@
 request that does not go to 127.0.0.1 failing: the pages must work from Postboard's own files alone."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver import Chrome
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.wait import WebDriverWait
 
+from tests.browser.driver import chrome, console_errors, fetched_urls, wait_for, wait_for_text
 from tests.helpers import DEFAULT_PASSWORD
 from tests.live_server import serving
-from tests.services import skip_without_service
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-WAIT_SECONDS = 30
 USER_EMAIL = "docs-reader@example.com"
 FASTAPI_CDN_SCRIPT = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"
 REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
-# Any host name but 127.0.0.1 fails to resolve, and whatever still tries to connect is sent to a proxy on
-# the discard port, where nothing listens (Chromium never proxies requests to 127.0.0.1).
-NO_NETWORK_FLAGS = [
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    "--proxy-server=127.0.0.1:9",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -47,52 +28,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Chrome]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        skip_without_service(
-            f"{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    # --no-sandbox: tests may run as root, where Chromium's sandbox refuses to start.
-    for flag in ["--headless=new", "--no-sandbox", "--window-size=1280,2000", *NO_NETWORK_FLAGS]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # A driver path of our own keeps Selenium Manager, which would download one, out of the way.
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    try:
+    with chrome() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def open_page(browser: Chrome, server: httpx.Client, path: str) -> None:
     browser.get(f"{server.base_url}{path}")
-
-
-def wait_for(browser: Chrome, css: str) -> WebElement:
-    element: WebElement = WebDriverWait(browser, WAIT_SECONDS).until(
-        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css))
-    )
-    return element
-
-
-def wait_for_text(browser: Chrome, css: str, text: str) -> None:
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        expected_conditions.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
-    )
-
-
-def console_errors(browser: Chrome) -> list[str]:
-    """The console's errors since the last call: a failed request, a CSP violation, a script error."""
-    entries: list[dict[str, str]] = browser.get_log("browser")  # type: ignore[no-untyped-call]
-    return [entry["message"] for entry in entries if entry["level"] == "SEVERE"]
-
-
-def fetched_urls(browser: Chrome) -> list[str]:
-    urls: list[str] = browser.execute_script(
-        "return [location.href, ...performance.getEntriesByType('resource').map(entry => entry.name)]"
-    )
-    return urls
 
 
 def assert_all_from(server: httpx.Client, browser: Chrome, blocked: tuple[str, ...] = ()) -> None:
