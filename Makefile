@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest lock docs-assets clean base-image wheelhouse image
+.PHONY: run test screenshots lint typecheck pytest lock docs-assets clean base-image wheelhouse image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The README's pictures of the web app, taken by its browser test (needs Debian's chromium and chromium-driver).
+screenshots: $(VENV)/.installed-dev
+	POSTBOARD_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/browser -k screenshots -p no:cacheprovider
 
 # Re-pin every dependency (needs uv: `pip install uv`); commit the result.
 lock:

@@ -3,15 +3,13 @@ database), and two people, each in a headless Chromium of their own (their own c
 every test."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from selenium.webdriver import Chrome
 
 from tests.browser.driver import chrome, console_errors
-from tests.browser.web import Person
+from tests.browser.web import Person, Server
 from tests.live_server import serving
 from tests.services import new_postgres_database
 
@@ -21,16 +19,6 @@ SERVER_SETTINGS = {
     "LOGIN_LIMIT_PER_ACCOUNT": "3/minute;100/hour",
     "REGISTER_LIMIT_PER_ADDRESS": "1000/minute",
 }
-
-
-@dataclass
-class Server:
-    database: str  # "sqlite" or "postgresql"
-    client: httpx.Client  # for the API, and to set up what a test does not do through the pages
-
-    @property
-    def base_url(self) -> str:
-        return str(self.client.base_url).rstrip("/")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -4,6 +4,7 @@ Every form is sent by clicking its button, as a person would, and waits for the 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
@@ -13,6 +14,16 @@ from tests.browser.driver import wait_for, wait_for_text, waiting
 from tests.helpers import DEFAULT_PASSWORD
 
 WEB = "/web"
+
+
+@dataclass
+class Server:
+    database: str  # "sqlite" or "postgresql"
+    client: httpx.Client  # for the API, and to set up what a test does not do through the pages
+
+    @property
+    def base_url(self) -> str:
+        return str(self.client.base_url).rstrip("/")
 
 
 @dataclass
