@@ -16,10 +16,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import harness
 import httpx
@@ -114,6 +115,9 @@ APPS = (  # the first is the baseline; every other measured app is compared with
     App("postboard", harness.POSTBOARD_SERVE, frozenset(SCENARIO_NAMES)),
     App(UNAUTHENTICATED, uvicorn_app("unauthenticated_app:app"), frozenset({"list"}), measured=False),
 )
+
+
+SideT = TypeVar("SideT", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -255,19 +259,37 @@ def compare(
     comparison: Comparison, fixtures: Fixtures, options: argparse.Namespace, label: str
 ) -> ComparisonResult:
     check_responses(comparison, fixtures)
-    sides = (comparison.reference, comparison.subject)
+    results = alternating_runs(
+        (comparison.reference, comparison.subject),
+        lambda side, seconds: run_side(side, fixtures, options, seconds),
+        options,
+        label,
+        lambda side: side.label,
+    )
+    return ComparisonResult(comparison, results[comparison.subject], results[comparison.reference])
+
+
+def alternating_runs(
+    sides: tuple[SideT, SideT],
+    run: Callable[[SideT, int], Run],
+    options: argparse.Namespace,
+    label: str,
+    name: Callable[[SideT], str],
+) -> dict[SideT, list[Run]]:
+    """A warm-up of each side, then `options.runs` measured runs of each, the two sides taking turns to go
+    first, so that drift hits both alike; each run is told on stderr as it ends."""
     for side in sides:
-        run_side(side, fixtures, options, options.warmup)
-    results: dict[Side, list[Run]] = {side: [] for side in sides}
-    for run in range(options.runs):
-        for side in sides if run % 2 == 0 else sides[::-1]:  # alternating, so drift hits both sides alike
-            result = run_side(side, fixtures, options, options.duration)
-            results[side].append(result)
+        run(side, options.warmup)
+    runs: dict[SideT, list[Run]] = {side: [] for side in sides}
+    for number in range(options.runs):
+        for side in sides if number % 2 == 0 else sides[::-1]:
+            measured = run(side, options.duration)
+            runs[side].append(measured)
             print(
-                f"{label}: {side.label}, run {run + 1}: {result.wrk.requests_per_second:,.0f} req/s",
+                f"{label}: {name(side)}, run {number + 1}: {measured.wrk.requests_per_second:,.0f} req/s",
                 file=sys.stderr,
             )
-    return ComparisonResult(comparison, results[comparison.subject], results[comparison.reference])
+    return runs
 
 
 # One database

@@ -17,7 +17,6 @@ import html
 import re
 import shlex
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import harness
 import httpx
-from throughput import UNEXPECTED_SHARE_FLAGGED, Run, cpu_per_request, latencies, summary
+from throughput import UNEXPECTED_SHARE_FLAGGED, Run, alternating_runs, cpu_per_request, latencies, summary
 
 SECTION = "web-feed"
 PASSWORD = "a long benchmark password"
@@ -171,18 +170,13 @@ class Result:
 
 
 def compare(comparison: Comparison, fixtures: Fixtures, options: argparse.Namespace, label: str) -> Result:
-    sides = (comparison.listing, comparison.page)
-    for side in sides:
-        run_side(side, fixtures, options, options.warmup)
-    runs: dict[Side, list[Run]] = {side: [] for side in sides}
-    for number in range(options.runs):
-        for side in sides if number % 2 == 0 else sides[::-1]:  # alternating: drift hits both sides alike
-            run = run_side(side, fixtures, options, options.duration)
-            runs[side].append(run)
-            print(
-                f"{label}: {side.title}, run {number + 1}: {run.wrk.requests_per_second:,.0f} req/s",
-                file=sys.stderr,
-            )
+    runs = alternating_runs(
+        (comparison.listing, comparison.page),
+        lambda side, seconds: run_side(side, fixtures, options, seconds),
+        options,
+        label,
+        lambda side: side.title,
+    )
     return Result(comparison, runs[comparison.page], runs[comparison.listing])
 
 
