@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -68,7 +67,7 @@ async def root(request: Request) -> Response:
 
 async def connect_database(database: Database) -> None:
     async with database.engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+        await connection.execute(PING)
     await database.open()
     # The course's console shows this line; its users look for it.
     logger.info("Database connection was successful!")
