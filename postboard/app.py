@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from postboard.access_log import AccessLog
+from postboard.accounts.email_router import router as email_router
 from postboard.accounts.router import router as accounts_router
 from postboard.auth.passwords import PasswordHasher
 from postboard.auth.router import router as auth_router
@@ -169,12 +170,22 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     app.state.password_hasher = password_hasher
     app.state.throttle = throttle
     app.state.auth_counters = auth_counters
+    app.state.require_verified_email = settings.require_verified_email
     app.state.telemetry = telemetry
     install_error_handlers(app)
     # The most requested first: FastAPI tries routes in order.
     install_routes(
         app,
-        [root_router, posts_router, accounts_router, auth_router, votes_router, health_router, *WEB_ROUTERS],
+        [
+            root_router,
+            posts_router,
+            accounts_router,
+            auth_router,
+            votes_router,
+            email_router,
+            health_router,
+            *WEB_ROUTERS,
+        ],
     )
     install_docs(app)
     install_web(app, settings, app.state.token_config.secret_key)

@@ -1,9 +1,10 @@
 """Every table, imported in one place so that Alembic and the tests see the whole schema."""
 
+from postboard.accounts.models import AccountToken
 from postboard.auth.models import LoginSession, RetiredRefreshToken
 from postboard.orm import Base
 from postboard.posts.models import PostRow
 from postboard.users.models import User
 from postboard.votes.models import Vote
 
-__all__ = ["Base", "LoginSession", "PostRow", "RetiredRefreshToken", "User", "Vote"]
+__all__ = ["AccountToken", "Base", "LoginSession", "PostRow", "RetiredRefreshToken", "User", "Vote"]

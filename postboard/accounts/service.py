@@ -7,6 +7,9 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from postboard.accounts.account_tokens import IssuedToken, issue_token, revoke_tokens
+from postboard.accounts.mails import AccountMails
+from postboard.accounts.models import TokenPurpose
 from postboard.auth.events import AuthEvent, log_auth_event
 from postboard.auth.models import LoginSession
 from postboard.auth.passwords import PasswordHasher
@@ -20,12 +23,15 @@ from postboard.auth.reads import (
 from postboard.auth.service import check_password, count_write, end_all_login_sessions
 from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import Caller
+from postboard.db import Database
 from postboard.errors import (
     INVALID_TOKEN,
     WRONG_PASSWORD,
+    Conflict,
     Forbidden,
     NotFound,
     Unauthorized,
+    email_taken,
     user_not_found,
 )
 from postboard.orm import is_storable_id
@@ -36,10 +42,22 @@ from postboard.users.schemas import PasswordChange, UserCreate, UserUpdate
 
 
 async def register(
-    db: AsyncSession, hasher: PasswordHasher, throttle: Throttle, new_user: UserCreate, address: str
+    database: Database,
+    hasher: PasswordHasher,
+    throttle: Throttle,
+    mails: AccountMails,
+    new_user: UserCreate,
+    address: str,
 ) -> User:
+    """Creates the account and mails a verification link to its address, once the account is committed."""
     await throttle.count_registration(address)
-    return await create_user(db, hasher, new_user)
+    async with database.orm_session(writes=True) as db, db.begin():
+        user = await create_user(db, hasher, new_user)
+        issued = await issue_token(
+            db, user.id, TokenPurpose.EMAIL_VERIFICATION, user.email, mails.verification_lifetime
+        )
+    mails.send_verification(user.email, issued)
+    return user
 
 
 async def create_user(db: AsyncSession, hasher: PasswordHasher, new_user: UserCreate) -> User:
@@ -58,15 +76,40 @@ async def get_user(as_caller: CallerReads, user_id: int) -> dict[str, Any]:
     return _user_out(rows[0])
 
 
-async def get_caller_account(as_caller: CallerReads) -> dict[str, Any]:
-    rows = await as_caller.fetch(_USER_READ, account_id=as_caller.caller.user_id)
-    if not rows:  # the account was deleted between the two looks that read_as takes
-        raise Unauthorized(INVALID_TOKEN)
-    return _user_out(rows[0])
-
-
 def _user_out(row: Row) -> dict[str, Any]:
     return {"id": row["id"], "email": row["email"], "created_at": row["created_at"]}
+
+
+_ACCOUNT_READ = caller_read(
+    select(User.id, User.email, User.created_at, User.email_verified_at, User.pending_email).where(
+        User.id == caller_id()
+    )
+)
+
+
+async def get_caller_account(as_caller: CallerReads) -> dict[str, Any]:
+    """The caller's account, with what only its owner sees: whether the email is verified, and an email
+    change that waits for its verification."""
+    rows = await as_caller.fetch(_ACCOUNT_READ)
+    if not rows:  # the account was deleted between the two looks that read_as takes
+        raise Unauthorized(INVALID_TOKEN)
+    row = rows[0]
+    return {
+        **_user_out(row),
+        "email_verified": row["email_verified_at"] is not None,
+        "pending_email": row["pending_email"],
+    }
+
+
+_VERIFICATION_STATE = select(User.email_verified_at, User.pending_email).where(
+    User.id == bindparam("account_id", type_=Integer)
+)
+
+
+async def email_awaits_verification(database: Database, user_id: int) -> bool:
+    """Whether the account's email, or the one it is changing to, has yet to be verified."""
+    rows = await database.fetch(_VERIFICATION_STATE, account_id=user_id)
+    return bool(rows) and (rows[0]["email_verified_at"] is None or rows[0]["pending_email"] is not None)
 
 
 _PASSWORD_HASH_READ = caller_read(select(User.email, User.password_hash).where(User.id == caller_id()))
@@ -114,33 +157,79 @@ class PasswordCheck:
 _LIVE_LOGIN_SESSION = select(LoginSession.id).where(*LIVE_LOGIN_SESSION)
 
 
-async def lock_confirmed(db: AsyncSession, confirmed: ConfirmedPassword) -> User:
+async def lock_caller(db: AsyncSession, caller: Caller) -> User:
     """The caller's row, locked until the transaction ends, if their login session is still alive (else
-    401) and the password confirmed is still theirs (else 403: it was changed meanwhile)."""
-    caller = confirmed.caller
+    401)."""
     user = await lock_user(db, caller.user_id)
     if user is None or await db.scalar(_LIVE_LOGIN_SESSION, login_session_parameters(caller)) is None:
         raise Unauthorized(INVALID_TOKEN)
+    return user
+
+
+async def lock_confirmed(db: AsyncSession, confirmed: ConfirmedPassword) -> User:
+    """The caller's row, locked until the transaction ends, if their login session is still alive (else
+    401) and the password confirmed is still theirs (else 403: it was changed meanwhile)."""
+    user = await lock_caller(db, confirmed.caller)
     if user.password_hash != confirmed.password_hash:
         raise Forbidden(WRONG_PASSWORD)
     return user
 
 
-async def update_user(check: PasswordCheck, as_caller: CallerReads, change: UserUpdate) -> User:
+@dataclass(frozen=True)
+class EmailRules:
+    """How an email change goes: the mails it sends, and whether it waits for the new address's
+    verification (REQUIRE_VERIFIED_EMAIL)."""
+
+    mails: AccountMails
+    require_verified_email: bool
+
+
+async def update_user(
+    check: PasswordCheck, as_caller: CallerReads, change: UserUpdate, rules: EmailRules
+) -> User:
+    """Changes the email at once (the new one unverified), or with REQUIRE_VERIFIED_EMAIL only once its
+    mailed link is followed; either way a verification link goes to the new address, once committed."""
     confirmed = await check.confirm(as_caller, change.current_password)
     new_email = change.email if change.email is not None and change.email != confirmed.email else None
     if new_email is not None:
         # Each attempt tells whether the address has an account (409): they are budgeted, taken or not.
         await check.throttle.count_email_change(confirmed.caller.user_id)
     database = as_caller.database
+    issued, old_email = None, confirmed.email
     async with database.orm_session(writes=True) as db, db.begin():
         user = await lock_confirmed(db, confirmed)
+        old_email = user.email
         if new_email is not None and new_email != user.email:
-            await change_email(db, user, new_email)
-            log_auth_event(AuthEvent.EMAIL_CHANGED, check.address, user.id)
+            issued = await _change_email(db, user, new_email, rules)
+            if not rules.require_verified_email:
+                log_auth_event(AuthEvent.EMAIL_CHANGED, check.address, user.id)
         if database.has_replica:
             await count_write(db, confirmed.caller.login_session_id)
+    if new_email is not None and issued is not None:
+        rules.mails.send_verification(new_email, issued)
+        if not rules.require_verified_email:
+            rules.mails.send_email_changed(old_email, new_email)
     return user
+
+
+_EMAIL_IN_USE = select(User.id).where(User.email == bindparam("email"))
+
+
+async def _change_email(db: AsyncSession, user: User, new_email: str, rules: EmailRules) -> IssuedToken:
+    """The change made, or left pending its verification; the token of the link that verifies it."""
+    if rules.require_verified_email:
+        # Checked now to answer 409 at once; the unique index decides again when the link is followed.
+        if await db.scalar(_EMAIL_IN_USE, {"email": new_email}) is not None:
+            raise Conflict(email_taken(new_email))
+        user.pending_email = new_email
+    else:
+        await change_email(db, user, new_email)
+        user.email_verified_at, user.pending_email = None, None
+        # Links mailed to the old address must not work for the new one.
+        await revoke_tokens(db, user.id, TokenPurpose.PASSWORD_RESET)
+    return await issue_token(
+        db, user.id, TokenPurpose.EMAIL_VERIFICATION, new_email, rules.mails.verification_lifetime
+    )
 
 
 async def change_password(check: PasswordCheck, as_caller: CallerReads, change: PasswordChange) -> None:
@@ -150,6 +239,7 @@ async def change_password(check: PasswordCheck, as_caller: CallerReads, change: 
         user = await lock_confirmed(db, confirmed)
         user.password_hash = new_hash
         await end_all_login_sessions(db, user.id)
+        await revoke_tokens(db, user.id, TokenPurpose.PASSWORD_RESET)
     log_auth_event(AuthEvent.PASSWORD_CHANGED, check.address, user.id)
 
 

@@ -28,7 +28,13 @@ from postboard.auth.reads import (
 from postboard.auth.service import count_write
 from postboard.auth.throttling import AddressBudget, Throttle, address_budget_of
 from postboard.auth.tokens import Caller, TokenConfig, TokenVerifier
-from postboard.errors import INVALID_TOKEN, NOT_AUTHENTICATED, TooManyRequests, Unauthorized
+from postboard.errors import (
+    INVALID_TOKEN,
+    NOT_AUTHENTICATED,
+    EmailUnverified,
+    TooManyRequests,
+    Unauthorized,
+)
 from postboard.metrics import AuthCounters
 from postboard.orm import is_storable_id
 from postboard.request_db import Db, app_database
@@ -149,6 +155,21 @@ async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
 
 # scope="function": the write is counted before the request's transaction commits.
 CurrentUser = Annotated[User, Depends(get_current_user, scope="function")]
+
+
+def check_may_post(request: Request, user: User) -> None:
+    """With REQUIRE_VERIFIED_EMAIL, writing posts and voting need a verified email (else 403)."""
+    if request.app.state.require_verified_email and user.email_verified_at is None:
+        raise EmailUnverified
+
+
+async def get_posting_user(request: Request, user: CurrentUser) -> User:
+    """The current user, if they may write posts and vote; checked on the row CurrentUser loaded already."""
+    check_may_post(request, user)
+    return user
+
+
+PostingUser = Annotated[User, Depends(get_posting_user, scope="function")]
 
 
 def _needs_authentication(dependant: Dependant) -> bool:

@@ -17,3 +17,11 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, server_default=func.now())
+    # When a mailed link proved that the address is the owner's; None until then (and after an email change).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # With REQUIRE_VERIFIED_EMAIL, an email change waits here until its link is followed.
+    pending_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH), default=None)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None

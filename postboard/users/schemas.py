@@ -58,3 +58,13 @@ class UserOut(BaseModel):
     # Stored emails were validated on the way in; re-validating each one on every read would cost time.
     email: str = Field(json_schema_extra={"format": "email"})
     created_at: Timestamp
+
+
+class AccountOut(UserOut):
+    """The caller's own account: what only its owner sees besides what everyone does."""
+
+    email_verified: bool = Field(description="Whether a mailed link proved the address to be the owner's")
+    pending_email: str | None = Field(
+        json_schema_extra={"format": "email"},
+        description="With REQUIRE_VERIFIED_EMAIL: the new address an email change waits to verify",
+    )

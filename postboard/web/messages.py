@@ -13,7 +13,11 @@ NOTICES = {
     "ended": "Your session has ended: log in again.",
     "logged-out": "You have logged out.",
     "deleted": "The post was deleted.",
-    "email-changed": "Your email was changed.",
+    "email-changed": "Your email was changed. Follow the link we mailed to the new address to verify it.",
+    "email-pending": "Follow the link we mailed to the new address: your email changes once it is verified.",
+    "verification-sent": "A new verification link is on its way to your email.",
+    "email-verified": "Your email address is verified.",
+    "password-reset": "Your password was reset, and every session ended: log in with the new one.",
     "password-changed": "Your password was changed, and every session ended: log in with the new one.",
     "account-deleted": "Your account was deleted, with its posts and votes.",
 }

@@ -47,6 +47,21 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
     response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
 
 
+def mark_unverified(request: Request, response: Response, unverified: bool) -> None:
+    """Shows the unverified email's banner on the browser's pages from now on, or stops showing it."""
+    name = cookies_of(request).unverified
+    if unverified:
+        set_cookie(request, response, name, "1")
+    elif name in request.cookies:
+        clear_cookie(request, response, name)
+
+
+def sign_out(request: Request, response: Response) -> None:
+    """The browser's session cookie and its banner's, cleared."""
+    clear_cookie(request, response, cookies_of(request).session)
+    mark_unverified(request, response, unverified=False)
+
+
 async def get_web_session(request: Request) -> WebSession:
     """The signed-in browser; the page redirects to the login form without one. Whether its login session
     is alive is asked by the reads and writes that follow, as for a bearer token."""
@@ -55,7 +70,8 @@ async def get_web_session(request: Request) -> WebSession:
     if caller is None:
         raise NotSignedIn
     record_user_id(request.scope, caller.user_id)
-    return WebSession(caller, signer.session_csrf_token(caller))
+    cookies = cookies_of(request)
+    return WebSession(caller, signer.session_csrf_token(caller), cookies.unverified in request.cookies)
 
 
 SignedIn = Annotated[WebSession, Depends(get_web_session)]
@@ -102,7 +118,7 @@ class WebRoute(APIRoute):
                 return redirect(_login_page(request))
             except Unauthorized:
                 response = redirect(_login_page(request, notice="ended"))
-                clear_cookie(request, response, cookies_of(request).session)
+                sign_out(request, response)
                 return response
             except CsrfRefused:
                 return render(

@@ -20,6 +20,10 @@ SESSION_COOKIE = "postboard_session"
 # Before a login there is no session to tie a form's CSRF token to: this random cookie stands in for it
 # (a double submit, with the field an HMAC of the cookie rather than its copy).
 FORM_COOKIE = "postboard_form"
+# Set while the signed-in account's email awaits verification, so that pages show the banner without a
+# query of their own (the feed stays one statement). Login, the account page, verifying, a refused resend
+# and the ways of signing out set or clear it; it says nothing that is not the browser's own business.
+UNVERIFIED_COOKIE = "postboard_unverified"
 # Over HTTPS the names take the __Host- prefix: browsers then keep such a cookie only if it was set Secure,
 # for Path=/ and without Domain, so a neighbouring subdomain cannot plant one (a login of its choosing).
 _HOST_ONLY_PREFIX = "__Host-"
@@ -31,16 +35,17 @@ _COOKIE_MAX_LENGTH = 256
 
 @dataclass(frozen=True)
 class WebCookies:
-    """The names of the web app's two cookies, and whether they are sent over HTTPS only."""
+    """The names of the web app's cookies, and whether they are sent over HTTPS only."""
 
     secure: bool
     session: str
     form: str
+    unverified: str
 
 
 def web_cookies(secure: bool) -> WebCookies:
     prefix = _HOST_ONLY_PREFIX if secure else ""
-    return WebCookies(secure, prefix + SESSION_COOKIE, prefix + FORM_COOKIE)
+    return WebCookies(secure, prefix + SESSION_COOKIE, prefix + FORM_COOKIE, prefix + UNVERIFIED_COOKIE)
 
 
 class NotSignedIn(Exception):
@@ -53,10 +58,12 @@ class CsrfRefused(Exception):
 
 @dataclass(frozen=True)
 class WebSession:
-    """A signed-in browser: whom the cookie names, and the CSRF token of its forms."""
+    """A signed-in browser: whom the cookie names, the CSRF token of its forms, and, on the pages it
+    shows, whether its email awaits verification (the banner's)."""
 
     caller: Caller
     csrf_token: str
+    unverified: bool = False
 
 
 class CookieSigner:
