@@ -20,16 +20,12 @@ def mails_to(server: SmtpServer, to: str, subject: str) -> list[EmailMessage]:
     return [message for message in server.messages if message["To"] == to and message["Subject"] == subject]
 
 
-async def nth_mail(
-    server: SmtpServer, to: str, subject: str, number: int = 1, timeout: float = 5
-) -> EmailMessage:
-    """The `number`th mail (from 1) with `subject` received for `to`, waiting for it if need be."""
-    deadline = time.monotonic() + timeout
+async def nth_mail(server: SmtpServer, to: str, subject: str, number: int = 1) -> EmailMessage:
+    """The `number`th mail (from 1) with `subject` received for `to`, waiting a few seconds for it."""
+    deadline = time.monotonic() + MAIL_WAIT_SECONDS
     while len(received := mails_to(server, to, subject)) < number:
         if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{len(received)} mails {subject!r} for {to} within {timeout} s, not {number}"
-            )
+            raise AssertionError(f"{len(received)} mails {subject!r} for {to}, not {number}")
         await asyncio.sleep(0.02)
     return received[number - 1]
 
