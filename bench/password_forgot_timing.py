@@ -88,8 +88,8 @@ def report_text(timings: dict[str, list[float]], options: argparse.Namespace) ->
         *harness.report_heading(
             f"Password reset requests: `bench/password_forgot_timing.py` ({options.database})"
         ),
-        "- Server: `postboard serve --workers 1`, a random `SECRET_KEY`, throttling on with budgets too large "
-        f"to spend, no SMTP_HOST (mails logged), an empty {options.database} scratch database.",
+        "- Server: `postboard serve --workers 1`, a random `SECRET_KEY`, throttling on with budgets too "
+        f"large to spend, no SMTP_HOST (mails logged), an empty {options.database} scratch database.",
         f"- {options.attempts} `POST /password/forgot` of each kind, interleaved, each followed by a "
         f"{options.pause * 1000:g} ms pause for its background job.",
         "",
