@@ -123,7 +123,6 @@ class Throttle:
             "password-check-login-session",
             limits.parse_many(settings.password_check_limit_per_session),
             TOO_MANY_PASSWORD_FAILURES,
-            TOO_MANY_PASSWORD_RESETS,
         )
         self._email_change_per_account = Budget(
             "email-change-account",
@@ -150,7 +149,6 @@ class Throttle:
                 AddressBudget.REGISTRATIONS.value,
                 limits.parse_many(settings.register_limit_per_address),
                 TOO_MANY_REGISTRATIONS,
-                TOO_MANY_VERIFICATION_MAILS,
             ),
             AddressBudget.FAILED_REFRESHES: Budget(
                 AddressBudget.FAILED_REFRESHES.value,

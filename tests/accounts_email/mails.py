@@ -33,20 +33,20 @@ async def nth_mail(server: SmtpServer, to: str, subject: str, number: int = 1) -
 def text_of(message: EmailMessage) -> str:
     body = message.get_body(("plain",))
     assert body is not None
-    text: str = body.get_content()  # type: ignore[attr-defined]
+    text: str = body.get_content()
     return text
 
 
 def html_of(message: EmailMessage) -> str:
     body = message.get_body(("html",))
     assert body is not None
-    html: str = body.get_content()  # type: ignore[attr-defined]
+    html: str = body.get_content()
     return html
 
 
 def link_in(message: EmailMessage) -> str:
     """The one link of the mail's text that leads to a page of the site."""
-    links = [link for link in _LINK.findall(text_of(message)) if "?token=" in link]
+    links: list[str] = [link for link in _LINK.findall(text_of(message)) if "?token=" in link]
     assert len(links) == 1, text_of(message)
     return links[0]
 

@@ -80,10 +80,8 @@ async def test_the_link_sets_the_password_and_ends_every_login_session(
     assert len(token) >= 43  # 256 random bits
     with caplog.at_level(logging.INFO, logger="postboard.auth"):
         assert (await reset(client, token)).status_code == 204
-    assert any(
-        getattr(record, "event", None) == "password_reset" and record.user_id == user_id
-        for record in caplog.records
-    )  # type: ignore[attr-defined]
+    events = [(getattr(record, "event", None), getattr(record, "user_id", None)) for record in caplog.records]
+    assert ("password_reset", user_id) in events
     assert (await get_me(client, tokens.headers)).json() == INVALID_TOKEN
     assert (await refresh(client, tokens.refresh)).json() == INVALID_REFRESH_TOKEN
     assert (await post_login(client, email, DEFAULT_PASSWORD)).status_code == 403
@@ -146,16 +144,21 @@ async def test_an_expired_link_is_refused(
 
 @pytest.mark.parametrize(
     "token",
-    [secrets.token_urlsafe(32), "", "x", "not a token at all", "\x00", "\ud800", "x" * 256, 42, None],
-    ids=["made-up", "empty", "short", "spaces", "nul", "surrogate", "longest", "number", "null"],
+    [secrets.token_urlsafe(32), "", "x", "not a token at all", "\x00", "x" * 256],
+    ids=["made-up", "empty", "short", "spaces", "nul", "longest"],
 )
-async def test_made_up_and_malformed_tokens_get_one_answer(client: httpx.AsyncClient, token: object) -> None:
+async def test_made_up_and_malformed_tokens_get_one_answer(client: httpx.AsyncClient, token: str) -> None:
     answer = await reset(client, token)
-    if isinstance(token, str):
-        assert answer.status_code == 400, answer.text
-        assert answer.json() == INVALID_LINK
-    else:
-        assert answer.status_code == 422
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == INVALID_LINK
+
+
+async def test_a_token_that_is_no_text_is_invalid_input(client: httpx.AsyncClient) -> None:
+    lone_surrogate = b'{"token": "\\ud800", "new_password": "a brand new passphrase"}'
+    headers = {"Content-Type": "application/json"}
+    assert (await client.post("/password/reset", content=lone_surrogate, headers=headers)).status_code == 422
+    for token in (42, None, ["x"]):
+        assert (await reset(client, token)).status_code == 422
 
 
 async def test_a_token_far_too_long_is_invalid_input(client: httpx.AsyncClient) -> None:

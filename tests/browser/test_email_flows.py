@@ -15,7 +15,7 @@ from postboard.web.messages import NOTICES
 from tests.browser.conftest import SERVER_SETTINGS
 from tests.browser.web import WEB, Person, Server
 from tests.helpers import NEW_PASSWORD
-from tests.live_server import free_port, serving
+from tests.live_server import free_port, serving_on
 from tests.services import new_postgres_database
 from tests.smtp_server import Setup, SmtpServer, start_smtp_server
 
@@ -41,12 +41,12 @@ def server(
     port = free_port()
     settings = {**SERVER_SETTINGS, **smtp.environment(), "PUBLIC_URL": f"http://127.0.0.1:{port}"}
     if request.param == "sqlite":
-        with serving(workdir, port=port, **settings) as (client, _):
+        with serving_on(port, workdir, **settings) as (client, _):
             yield Server("sqlite", client)
         return
     with (
         new_postgres_database() as url,
-        serving(workdir, port=port, DATABASE_URL=url, **settings) as (client, _),
+        serving_on(port, workdir, DATABASE_URL=url, **settings) as (client, _),
     ):
         yield Server("postgresql", client)
 
@@ -69,7 +69,8 @@ def mail(smtp: SmtpServer, to: str, subject: str, number: int = 1) -> EmailMessa
 def link_in(message: EmailMessage) -> str:
     body = message.get_body(("plain",))
     assert body is not None
-    words = body.get_content().split()  # type: ignore[attr-defined]
+    text: str = body.get_content()
+    words = text.split()
     links = [word for word in words if word.startswith("http") and "?token=" in word]
     assert len(links) == 1, words
     return links[0]
