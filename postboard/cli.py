@@ -26,6 +26,8 @@ from postboard.config import ConfigError, Settings, secret_key_for_start, sqlite
 from postboard.db import Database, describe_database
 from postboard.errors import DomainError
 from postboard.logs import log_config
+from postboard.mail.delivery import DEFAULT_ATTEMPT_TIMEOUT_SECONDS
+from postboard.mail.transports import transport_for
 from postboard.request_deadlines import RequestDeadlines, protocol_with_deadlines
 from postboard.seed import (
     DEFAULT_SEED,
@@ -261,6 +263,7 @@ CHECK_TIMEOUT_SECONDS = 10
 
 def _check(_args: argparse.Namespace) -> None:
     settings = _settings()
+    _check_mail_settings(settings)
     database = describe_database(settings.database_url)
     print(f"postboard: {database} is reachable and up to date ({_checked_revision(settings.database_url)})")
 
@@ -289,6 +292,14 @@ def _checked_revision(database_url: str) -> str:
     return ", ".join(sorted(current))
 
 
+def _check_mail_settings(settings: Settings) -> None:
+    """Production's mail settings, before anything starts (README: Email); the relay is not called."""
+    try:
+        transport_for(settings, timeout_seconds=DEFAULT_ATTEMPT_TIMEOUT_SECONDS)
+    except ConfigError as error:
+        raise CommandError(str(error)) from None
+
+
 def _check_port_is_free(host: str, port: int) -> None:
     """Binds the address as uvicorn will, and lets it go: uvicorn would otherwise start the app, print
     'Application startup complete', and only then fail to listen."""
@@ -312,6 +323,7 @@ def _serve(args: argparse.Namespace) -> None:
         # Made here, once, so that worker processes find the development key instead of racing to make it;
         # a key made for a first start that then fails (no database) is removed again.
         with secret_key_for_start(settings):
+            _check_mail_settings(settings)
             _migrate_in_another_process()
     except ConfigError as error:
         raise CommandError(str(error)) from None

@@ -59,6 +59,11 @@ def _check_rate_limits(value: str) -> str:
     return value
 
 
+def _empty_is_unset(value: object) -> object:
+    """`SMTP_PORT=` (as compose writes `${SMTP_PORT:-}`) means unset, not a port named ''."""
+    return None if value == "" else value
+
+
 def _check_mail_address(value: str | None) -> str | None:
     """`name@example.com` or `Postboard <name@example.com>`; one address, on one line."""
     if value is None:
@@ -77,7 +82,9 @@ def _check_mail_address(value: str | None) -> str | None:
 CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 # Budgets in the `limits` notation: "5/minute;100/hour".
 RateLimits = Annotated[str, AfterValidator(_check_rate_limits)]
-MailAddress = Annotated[str | None, AfterValidator(_check_mail_address)]
+Unset = BeforeValidator(_empty_is_unset)
+Port = Annotated[int, Field(gt=0, le=65535)]
+MailAddress = Annotated[str | None, Unset, AfterValidator(_check_mail_address)]
 
 
 class ConfigError(Exception):
@@ -138,13 +145,14 @@ class Settings(BaseSettings):
     # sent over HTTPS only (Secure) when it is https. Unset: a development server on plain HTTP.
     public_url: AnyHttpUrl | None = None
     # Mail goes out through this SMTP relay (README: Email); unset, each mail is written to the log instead.
-    smtp_host: str | None = None
-    smtp_port: int | None = Field(default=None, gt=0, le=65535)  # unset: SMTP_DEFAULT_PORTS[SMTP_TLS]
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
+    smtp_host: Annotated[str | None, Unset] = None
+    # Unset: SMTP_DEFAULT_PORTS[SMTP_TLS].
+    smtp_port: Annotated[Port | None, Unset] = None
+    smtp_username: Annotated[str | None, Unset] = None
+    smtp_password: Annotated[SecretStr | None, Unset] = None
     smtp_tls: SmtpTls = "starttls"
     # CA certificates to trust for the relay's (a private relay's own CA); unset, the system's trust store.
-    smtp_ca_file: Path | None = None
+    smtp_ca_file: Annotated[Path | None, Unset] = None
     # Unset: Postboard <no-reply@the host of PUBLIC_URL>.
     mail_from: MailAddress = None
     trusted_proxies: CommaSeparated = []
@@ -178,6 +186,14 @@ class Settings(BaseSettings):
             allowed = " or ".join(ENVIRONMENTS)
             raise ValueError(f"POSTBOARD_ENV must be {allowed}, not {name!r}")
         return data
+
+    @model_validator(mode="after")
+    def _check_smtp_login(self) -> Self:
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError(
+                "SMTP_USERNAME and SMTP_PASSWORD log in to the relay together: set both or neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _resolve_database_url(self) -> Self:

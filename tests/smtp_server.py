@@ -113,6 +113,11 @@ class SmtpServer:
             await asyncio.sleep(0.02)
 
 
+def production_mail(server: SmtpServer) -> dict[str, str]:
+    """The environment that production asks for besides SECRET_KEY: a relay (this one), https links."""
+    return {**server.environment(), "PUBLIC_URL": "https://postboard.example.com"}
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))

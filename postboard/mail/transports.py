@@ -10,7 +10,7 @@ from typing import Protocol
 import aiosmtplib
 from pydantic import SecretStr
 
-from postboard.config import ConfigError, Settings, SmtpTls
+from postboard.config import ConfigError, Settings, SmtpTls, check_production_mail
 
 logger = logging.getLogger("postboard.mail")
 # The first line of a mail written to the log: what a developer looks for (README: Email).
@@ -87,6 +87,9 @@ class SmtpRelay:
 
 
 def transport_for(settings: Settings, timeout_seconds: float) -> Transport:
+    """Refuses (ConfigError) settings that could not deliver mail: production's without a relay or https
+    links, and an SMTP_CA_FILE that is not one."""
+    check_production_mail(settings)
     if not settings.smtp_host:
         return LogOnly()
     return SmtpRelay(
