@@ -7,7 +7,9 @@ import time
 from typing import Any
 
 import pytest
-from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.metrics import Meter, NoOpMeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from postboard.config import Settings
 from postboard.mail import Mail, Mailer, compose_mail
@@ -25,11 +27,11 @@ def a_mail(to: str = RECIPIENT, subject: str = "Hello from Postboard") -> Mail:
     return compose_mail("test_mail", to=to, subject=subject, site_url="https://postboard.example.com/")
 
 
-def mailer_for(server: SmtpServer | None, **options: Any) -> Mailer:
+def mailer_for(server: SmtpServer | None, meter: Meter | None = None, **options: Any) -> Mailer:
     """A Mailer sending through `server` (None: the log), as the app's would with its settings."""
     settings = Settings(**server.settings_overrides()) if server else Settings(smtp_host=None)
     options = {"retry_delays": NO_WAIT, **options}
-    counters = MailCounters(NoOpMeterProvider().get_meter("tests"))
+    counters = MailCounters(meter or NoOpMeterProvider().get_meter("tests"))
     return Mailer(transport_for(settings, timeout_seconds=5), SENDER, counters, **options)
 
 
@@ -236,3 +238,32 @@ async def test_a_background_job_runs_after_send_returns_and_its_failure_is_logge
     assert "failed" in failed.getMessage()
     assert failed.exc_info is not None
     assert "the job broke" in str(failed.exc_info[1])
+
+
+def counted(reader: InMemoryMetricReader) -> dict[tuple[str, str], float]:
+    """Each counter's value by its `reason` attribute ("" for none)."""
+    data = reader.get_metrics_data()
+    assert data is not None
+    return {
+        (metric.name, str(point.attributes.get("reason", ""))): float(point.value)
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        for point in metric.data.data_points
+    }
+
+
+async def test_sent_and_failed_mails_are_counted(smtp_server: SmtpServer) -> None:
+    reader = InMemoryMetricReader()
+    mailer = mailer_for(smtp_server, MeterProvider([reader]).get_meter("tests"), max_backlog=1)
+    smtp_server.recorder.scripted_replies = ["550 5.1.1 No such mailbox", *["451 4.3.0 Try again later"] * 3]
+    for _ in range(3):
+        mailer.send(a_mail())  # refused; then gave up after 3 attempts; the third is delivered
+        mailer.send(a_mail("dropped@example.com"))  # past the backlog of 1
+        await mailer.wait_until_idle()
+    assert counted(reader) == {
+        ("postboard.mail.sent", ""): 1,
+        ("postboard.mail.failed", "refused"): 1,
+        ("postboard.mail.failed", "gave_up"): 1,
+        ("postboard.mail.failed", "dropped"): 3,
+    }
