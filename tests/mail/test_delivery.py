@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from opentelemetry.metrics import Meter, NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 from postboard.config import Settings
 from postboard.mail import Mail, Mailer, compose_mail
@@ -244,13 +244,15 @@ def counted(reader: InMemoryMetricReader) -> dict[tuple[str, str], float]:
     """Each counter's value by its `reason` attribute ("" for none)."""
     data = reader.get_metrics_data()
     assert data is not None
-    return {
-        (metric.name, str(point.attributes.get("reason", ""))): float(point.value)
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        for point in metric.data.data_points
-    }
+    values: dict[tuple[str, str], float] = {}
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    assert isinstance(point, NumberDataPoint)
+                    reason = dict(point.attributes or {}).get("reason", "")
+                    values[metric.name, str(reason)] = float(point.value)
+    return values
 
 
 async def test_sent_and_failed_mails_are_counted(smtp_server: SmtpServer) -> None:
