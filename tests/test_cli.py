@@ -18,7 +18,14 @@ from tests.live_server import (
 from tests.services import new_postgres_database
 from tests.smtp_server import SmtpServer, production_mail
 
-SETTINGS_IN_HELP = ["DATABASE_URL", "SECRET_KEY", "POSTBOARD_ENV", "REDIS_URL", "TRUSTED_PROXIES"]
+SETTINGS_IN_HELP = [
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "POSTBOARD_ENV",
+    "REDIS_URL",
+    "TRUSTED_PROXIES",
+    "SMTP_HOST",
+]
 
 
 def test_serve_on_sqlite_by_default_and_tokens_survive_a_restart(tmp_path: Path) -> None:
