@@ -115,6 +115,13 @@ class Mailer:
         return True
 
     async def _deliver(self, message: EmailMessage) -> None:
+        try:
+            await self._deliver_with_retries(message)
+        except asyncio.CancelledError:  # at shutdown, past the grace period
+            self.counters.failed.add(1, {"reason": "dropped"})
+            raise
+
+    async def _deliver_with_retries(self, message: EmailMessage) -> None:
         attempts = len(self.retry_delays) + 1
         for attempt, delay in enumerate((*self.retry_delays, None), start=1):
             try:

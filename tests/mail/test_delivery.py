@@ -217,6 +217,18 @@ async def test_a_relay_whose_certificate_is_not_trusted_gets_no_mail(
     assert "CERTIFICATE_VERIFY_FAILED" in failed.getMessage()
 
 
+async def test_starttls_asked_for_and_not_offered_sends_nothing_in_the_clear(
+    smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(**{**smtp_server.settings_overrides(), "smtp_tls": "starttls"})
+    counters = MailCounters(NoOpMeterProvider().get_meter("tests"))
+    mailer = Mailer(transport_for(settings, timeout_seconds=5), SENDER, counters, retry_delays=())
+    await send_and_wait(mailer, a_mail())
+    assert smtp_server.recorder.data_commands == 0
+    [failed] = errors_of_the_mailer(caplog)
+    assert "STARTTLS extension not supported" in failed.getMessage()
+
+
 async def test_a_background_job_runs_after_send_returns_and_its_failure_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -263,9 +275,12 @@ async def test_sent_and_failed_mails_are_counted(smtp_server: SmtpServer) -> Non
         mailer.send(a_mail())  # refused; then gave up after 3 attempts; the third is delivered
         mailer.send(a_mail("dropped@example.com"))  # past the backlog of 1
         await mailer.wait_until_idle()
+    smtp_server.recorder.delay_seconds = 30
+    mailer.send(a_mail("at-shutdown@example.com"))
+    await mailer.close(grace_seconds=0.1)  # the relay hangs: this one is dropped too
     assert counted(reader) == {
         ("postboard.mail.sent", ""): 1,
         ("postboard.mail.failed", "refused"): 1,
         ("postboard.mail.failed", "gave_up"): 1,
-        ("postboard.mail.failed", "dropped"): 3,
+        ("postboard.mail.failed", "dropped"): 4,
     }
