@@ -13,6 +13,7 @@ import pytest
 from postboard.accounts.mails import RESET_SUBJECT, VERIFICATION_SUBJECT
 from postboard.web.messages import NOTICES
 from tests.browser.conftest import SERVER_SETTINGS
+from tests.browser.test_web_flows import DESKTOP, PHONE, assert_fits, assert_sound_page, emulate
 from tests.browser.web import WEB, Person, Server
 from tests.helpers import NEW_PASSWORD
 from tests.live_server import free_port, serving_on
@@ -129,3 +130,27 @@ def test_the_banner_until_the_mailed_link_is_followed(
     alice.browser.get(older)
     alice.press("Verify my email address")
     assert "This link is invalid or has expired" in alice.text()
+
+
+def test_the_pages_of_the_links_are_sound_at_both_widths(
+    server: Server, smtp: SmtpServer, alice: Person
+) -> None:
+    email = new_email("sound")
+    alice.register(email)
+    verify_link = link_in(mail(smtp, email, VERIFICATION_SUBJECT))
+    server.client.post("/password/forgot", json={"email": email})
+    reset_link = link_in(mail(smtp, email, RESET_SUBJECT))
+    alice.log_in(email)
+    pages = [f"{WEB}/password/forgot", f"{WEB}/password/forgot/sent", f"{WEB}/", f"{WEB}/account"]
+    for size in (DESKTOP, PHONE):
+        emulate(alice.browser, size)
+        for page in pages:
+            alice.open(page)
+            alice.find("main h1")
+            assert_fits(alice)
+            assert_sound_page(alice, server)
+        for link in (reset_link, verify_link):
+            alice.browser.get(link)
+            alice.find("main h1")
+            assert_fits(alice)
+            assert_sound_page(alice, server)
