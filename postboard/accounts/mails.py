@@ -65,7 +65,7 @@ def account_mails(settings: Settings, mailer: Mailer) -> AccountMails:
 
 
 def _in_words(duration: timedelta) -> str:
-    """ "30 minutes", "48 hours": rounded to the unit the settings give lifetimes in."""
+    """Such as "30 minutes" or "48 hours": the units the settings give lifetimes in."""
     minutes = round(duration.total_seconds() / 60)
     if minutes % 60 == 0 and minutes >= 60:
         hours = minutes // 60

@@ -195,7 +195,7 @@ async def update_user(
         # Each attempt tells whether the address has an account (409): they are budgeted, taken or not.
         await check.throttle.count_email_change(confirmed.caller.user_id)
     database = as_caller.database
-    issued, old_email = None, confirmed.email
+    issued = None
     async with database.orm_session(writes=True) as db, db.begin():
         user = await lock_confirmed(db, confirmed)
         old_email = user.email

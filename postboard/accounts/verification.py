@@ -2,7 +2,7 @@
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from postboard.accounts.account_tokens import IssuedToken, find_token, issue_token, revoke_tokens, spend_token
+from postboard.accounts.account_tokens import find_token, issue_token, revoke_tokens, spend_token
 from postboard.accounts.mails import AccountMails
 from postboard.accounts.models import TokenPurpose
 from postboard.accounts.service import lock_caller
@@ -35,6 +35,8 @@ async def verify_email(database: Database, mails: AccountMails, token: str, addr
 
 
 async def _prove(db: AsyncSession, user: User, email: str) -> None:
+    """`email` is the user's, as following a link mailed to it shows: verified, or, if it is the pending
+    one, made the account's email."""
     if email == user.pending_email:
         await change_email(db, user, email)  # 409 if the address was taken since the change was asked for
         user.pending_email = None
@@ -45,20 +47,20 @@ async def _prove(db: AsyncSession, user: User, email: str) -> None:
 
 
 async def resend_verification(as_caller: CallerReads, throttle: Throttle, mails: AccountMails) -> None:
-    """Mails a new link for the address that awaits verification (the pending one first); the earlier link
-    stops working. 409 when there is none; budgeted per account (429)."""
+    """Mails a new link for the address that awaits verification; the earlier link stops working. 409 when
+    there is none; budgeted per account (429)."""
     async with as_caller.database.orm_session(writes=True) as db, db.begin():
         user = await lock_caller(db, as_caller.caller)
-        issued = await _new_verification_link(db, throttle, mails, user)
-        to = user.pending_email or user.email
+        to = awaiting_verification(user)
+        if to is None:
+            raise Conflict(NOTHING_TO_VERIFY)
+        await throttle.count_verification_mail(user.id)
+        issued = await issue_token(
+            db, user.id, TokenPurpose.EMAIL_VERIFICATION, to, mails.verification_lifetime
+        )
     mails.send_verification(to, issued)
 
 
-async def _new_verification_link(
-    db: AsyncSession, throttle: Throttle, mails: AccountMails, user: User
-) -> IssuedToken:
-    if user.pending_email is None and user.email_verified_at is not None:
-        raise Conflict(NOTHING_TO_VERIFY)
-    await throttle.count_verification_mail(user.id)
-    to = user.pending_email or user.email
-    return await issue_token(db, user.id, TokenPurpose.EMAIL_VERIFICATION, to, mails.verification_lifetime)
+def awaiting_verification(user: User) -> str | None:
+    """The address the account has yet to verify: a pending change's, else its own while unverified."""
+    return user.pending_email or (user.email if user.email_verified_at is None else None)

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 from postboard.access_log import record_user_id
 from postboard.auth.reads import CallerReads
+from postboard.auth.tokens import TokenConfig
 from postboard.errors import DomainError, TooManyRequests, Unauthorized
 from postboard.headers import WEB_PREFIX
 from postboard.request_db import app_database
@@ -51,7 +52,8 @@ def mark_unverified(request: Request, response: Response, unverified: bool) -> N
     """Shows the unverified email's banner on the browser's pages from now on, or stops showing it."""
     name = cookies_of(request).unverified
     if unverified:
-        set_cookie(request, response, name, "1")
+        token_config: TokenConfig = request.app.state.token_config  # as long as the session cookie may last
+        set_cookie(request, response, name, "1", int(token_config.login_session_lifetime.total_seconds()))
     elif name in request.cookies:
         clear_cookie(request, response, name)
 

@@ -40,7 +40,8 @@ AfterLogin = Annotated[str, Query(alias="next", max_length=2000)]
 
 
 def anonymous_page(request: Request, template: str, status_code: int = 200, **context: object) -> Response:
-    """A login or register page, with the form cookie its CSRF token is tied to (kept if it has one)."""
+    """A page whose form is sent before a login (log in, register, a forgotten password, the mailed links'),
+    with the form cookie its CSRF token is tied to (kept if it has one)."""
     form_cookie = cookies_of(request).form
     form_secret = request.cookies.get(form_cookie) or new_form_secret()
     csrf_token = cookie_signer(request).form_csrf_token(form_secret)
