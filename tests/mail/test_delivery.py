@@ -229,6 +229,15 @@ async def test_starttls_asked_for_and_not_offered_sends_nothing_in_the_clear(
     assert "STARTTLS extension not supported" in failed.getMessage()
 
 
+async def test_an_address_with_a_line_break_is_not_sent_and_send_does_not_raise(
+    smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await send_and_wait(mailer_for(smtp_server), a_mail("reader@example.com\r\nBcc: everyone@example.com"))
+    assert smtp_server.recorder.data_commands == 0
+    [refused] = errors_of_the_mailer(caplog)
+    assert "not sent" in refused.getMessage()
+
+
 async def test_a_background_job_runs_after_send_returns_and_its_failure_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
