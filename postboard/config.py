@@ -326,12 +326,18 @@ def behind_pgbouncer(url: URL) -> bool:
 
 def startup_warnings(settings: Settings) -> list[str]:
     """Settings that start but should not run like this, one line each, for the operator to see at start."""
+    warnings = []
     if settings.is_production and make_url(settings.database_url).get_backend_name() == "sqlite":
-        return [
+        warnings.append(
             "POSTBOARD_ENV=production on SQLite: one file on one host, written by one process at a time; "
             "set DATABASE_URL to PostgreSQL (README: Running on PostgreSQL)"
-        ]
-    return []
+        )
+    if settings.smtp_host and settings.smtp_password is not None and settings.smtp_tls == "none":
+        warnings.append(
+            "SMTP_TLS=none with SMTP_PASSWORD: the relay's password and every mail cross the network "
+            "unencrypted; use starttls or tls unless the relay is on this host (README: Email)"
+        )
+    return warnings
 
 
 def sqlite_file(database_url: str) -> Path | None:

@@ -6,7 +6,8 @@ keep the mails they receive; a pytest plugin (registered in tests/conftest.py) w
         ...
         mail = await smtp_server.wait_for_mail("someone@example.com")
 
-`postboard serve` in a subprocess reaches the plain server too: pass `smtp_server.environment()`."""
+`postboard serve` in a subprocess reaches the plain server too: pass `smtp_server.environment()`. For a
+server of another scope (a module's), use `with running_smtp_server(Setup()) as server:`."""
 
 import asyncio
 import email.policy
@@ -15,6 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -100,17 +102,26 @@ class SmtpServer:
         """The same, as the environment of a `postboard serve` subprocess."""
         return {name.upper(): str(value) for name, value in self.settings_overrides().items()}
 
+    def mails_to(self, to: str) -> list[EmailMessage]:
+        """The mails received so far for `to`, oldest first."""
+        return [message for message in self.messages if to in message.get_all("To", [])]
+
     async def wait_for_mail(self, to: str, timeout: float = 5) -> EmailMessage:  # noqa: ASYNC109 (polls)
         """The first mail received for `to` (which may have arrived already)."""
+        [first, *_] = await self.wait_for_mails(to, 1, timeout)
+        return first
+
+    async def wait_for_mails(self, to: str, count: int, timeout: float = 5) -> list[EmailMessage]:  # noqa: ASYNC109
+        """The first `count` mails received for `to`, oldest first, once that many have arrived."""
         deadline = time.monotonic() + timeout
-        while True:
-            for message in self.messages:
-                if to in message.get_all("To", []):
-                    return message
+        while len(received := self.mails_to(to)) < count:
             if time.monotonic() > deadline:
-                received = [message["To"] for message in self.messages]
-                raise AssertionError(f"no mail for {to} within {timeout} s; received for: {received}")
+                addressed = [message["To"] for message in self.messages]
+                raise AssertionError(
+                    f"{len(received)} of {count} mails for {to} within {timeout} s; all: {addressed}"
+                )
             await asyncio.sleep(0.02)
+        return received[:count]
 
 
 def production_mail(server: SmtpServer) -> dict[str, str]:
@@ -132,18 +143,18 @@ def _server_certificate(ca: trustme.CA) -> ssl.SSLContext:
 
 
 @dataclass
-class _Certificates:
+class SmtpCertificates:
     ca: trustme.CA
     ca_file: Path
 
 
 @pytest.fixture(scope="session")
-def smtp_certificates(tmp_path_factory: pytest.TempPathFactory) -> _Certificates:
+def smtp_certificates(tmp_path_factory: pytest.TempPathFactory) -> SmtpCertificates:
     """A CA made for the test run, which signs the TLS servers' certificates."""
     ca = trustme.CA()
     ca_file = tmp_path_factory.mktemp("smtp") / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    return _Certificates(ca, ca_file)
+    return SmtpCertificates(ca, ca_file)
 
 
 @dataclass(frozen=True)
@@ -152,9 +163,10 @@ class Setup:
     requires_auth: bool = False
 
 
-def start_smtp_server(
-    setup: Setup, certificates: _Certificates | None = None
-) -> tuple[SmtpServer, Controller]:
+@contextmanager
+def running_smtp_server(setup: Setup, certificates: SmtpCertificates | None = None) -> Iterator[SmtpServer]:
+    """A server for as long as the `with` lasts: the fixtures' own, for tests that need another scope
+    (a browser test's server for a whole module)."""
     recorder = Recorder()
     options: dict[str, Any] = {}
     if setup.tls != "none":
@@ -168,45 +180,43 @@ def start_smtp_server(
     port = _free_port()
     controller = Controller(recorder, hostname=HOST, port=port, server_hostname="localhost", **options)
     controller.start()
-    server = SmtpServer(
-        HOST,
-        port,
-        setup.tls,
-        recorder,
-        ca_file=certificates.ca_file if certificates and setup.tls != "none" else None,
-        requires_auth=setup.requires_auth,
-    )
-    return server, controller
-
-
-def _serve(setup: Setup, certificates: _Certificates | None = None) -> Iterator[SmtpServer]:
-    server, controller = start_smtp_server(setup, certificates)
     try:
-        yield server
+        yield SmtpServer(
+            HOST,
+            port,
+            setup.tls,
+            recorder,
+            ca_file=certificates.ca_file if certificates and setup.tls != "none" else None,
+            requires_auth=setup.requires_auth,
+        )
     finally:
-        server.recorder.stopping.set()
+        recorder.stopping.set()
         controller.stop()
 
 
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     """Plain SMTP (SMTP_TLS=none), no AUTH: the simplest relay, reachable from a subprocess too."""
-    yield from _serve(Setup())
+    with running_smtp_server(Setup()) as server:
+        yield server
 
 
 @pytest.fixture
-def starttls_smtp_server(smtp_certificates: _Certificates) -> Iterator[SmtpServer]:
+def starttls_smtp_server(smtp_certificates: SmtpCertificates) -> Iterator[SmtpServer]:
     """STARTTLS required, with a certificate of the test CA (SMTP_CA_FILE)."""
-    yield from _serve(Setup(tls="starttls"), smtp_certificates)
+    with running_smtp_server(Setup(tls="starttls"), smtp_certificates) as server:
+        yield server
 
 
 @pytest.fixture
-def tls_smtp_server(smtp_certificates: _Certificates) -> Iterator[SmtpServer]:
+def tls_smtp_server(smtp_certificates: SmtpCertificates) -> Iterator[SmtpServer]:
     """Implicit TLS from the first byte (SMTP_TLS=tls)."""
-    yield from _serve(Setup(tls="tls"), smtp_certificates)
+    with running_smtp_server(Setup(tls="tls"), smtp_certificates) as server:
+        yield server
 
 
 @pytest.fixture
-def auth_smtp_server(smtp_certificates: _Certificates) -> Iterator[SmtpServer]:
+def auth_smtp_server(smtp_certificates: SmtpCertificates) -> Iterator[SmtpServer]:
     """STARTTLS, then AUTH with SMTP_TEST_USERNAME and SMTP_TEST_PASSWORD before any mail."""
-    yield from _serve(Setup(tls="starttls", requires_auth=True), smtp_certificates)
+    with running_smtp_server(Setup(tls="starttls", requires_auth=True), smtp_certificates) as server:
+        yield server

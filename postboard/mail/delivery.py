@@ -34,7 +34,8 @@ class MailCounters:
         self.failed = meter.create_counter(
             "postboard.mail.failed",
             unit="{mail}",
-            description="Mails never delivered, by why: refused (5xx), gave_up (after retries), dropped.",
+            description="Mails never delivered, by reason: refused (5xx), gave_up (after the retries), "
+            "dropped (past the backlog, or at shutdown), error.",
         )
 
 
@@ -156,9 +157,9 @@ class Mailer:
                     delay,
                 )
                 await asyncio.sleep(delay)
-            except Exception:
+            except Exception:  # a bug, not the relay: retrying would meet it again
                 logger.exception("Mail to=%s subject=%r not sent", message["To"], message["Subject"])
-                self.counters.failed.add(1, {"reason": "refused"})
+                self.counters.failed.add(1, {"reason": "error"})
                 return
             else:
                 self.counters.sent.add(1)

@@ -88,11 +88,11 @@ async def test_the_mail_has_text_and_html_parts_and_the_headers_readers_need(smt
 
 async def test_two_mails_get_different_message_ids(smtp_server: SmtpServer) -> None:
     mailer = mailer_for(smtp_server)
-    mailer.send(a_mail("first@example.com"))
-    mailer.send(a_mail("second@example.com"))
+    mailer.send(a_mail(subject="First"))
+    mailer.send(a_mail(subject="Second"))
     await mailer.wait_until_idle()
-    first = await smtp_server.wait_for_mail("first@example.com")
-    second = await smtp_server.wait_for_mail("second@example.com")
+    first, second = await smtp_server.wait_for_mails(RECIPIENT, 2)
+    assert {first["Subject"], second["Subject"]} == {"First", "Second"}
     assert first["Message-ID"] != second["Message-ID"]
 
 
@@ -227,6 +227,15 @@ async def test_starttls_asked_for_and_not_offered_sends_nothing_in_the_clear(
     assert smtp_server.recorder.data_commands == 0
     [failed] = errors_of_the_mailer(caplog)
     assert "STARTTLS extension not supported" in failed.getMessage()
+
+
+async def test_an_address_with_a_line_break_is_not_sent_and_send_does_not_raise(
+    smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await send_and_wait(mailer_for(smtp_server), a_mail("reader@example.com\r\nBcc: everyone@example.com"))
+    assert smtp_server.recorder.data_commands == 0
+    [refused] = errors_of_the_mailer(caplog)
+    assert "not sent" in refused.getMessage()
 
 
 async def test_a_background_job_runs_after_send_returns_and_its_failure_is_logged(

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from postboard.app import create_app
-from postboard.config import ConfigError, Settings
+from postboard.config import ConfigError, Settings, startup_warnings
 from postboard.mail.transports import LogOnly, SmtpRelay, transport_for
 from tests.helpers import TEST_SECRET_KEY
 from tests.live_server import run_postboard
@@ -151,3 +151,11 @@ def test_check_passes_production_mail_settings(tmp_path: Path, smtp_server: Smtp
     result = run_postboard(["check"], tmp_path, **production)
     assert result.returncode == 0, result.stderr
     assert "is reachable and up to date" in result.stdout
+
+
+def test_a_relay_password_over_plain_smtp_is_warned_about_at_start() -> None:
+    login = {"smtp_host": "smtp.example.org", "smtp_username": "u", "smtp_password": "a relay password"}
+    [warning] = startup_warnings(settings(**login, smtp_tls="none"))
+    assert warning.startswith("SMTP_TLS=none with SMTP_PASSWORD")
+    assert startup_warnings(settings(**login)) == []
+    assert startup_warnings(settings(smtp_host="localhost", smtp_tls="none")) == []
