@@ -18,7 +18,7 @@ from tests.browser.web import WEB, Person, Server
 from tests.helpers import NEW_PASSWORD
 from tests.live_server import free_port, serving_on
 from tests.services import new_postgres_database
-from tests.smtp_server import Setup, SmtpServer, start_smtp_server
+from tests.smtp_server import Setup, SmtpServer, running_smtp_server
 
 BANNER = ".banner"
 MAIL_WAIT_SECONDS = 10
@@ -26,11 +26,8 @@ MAIL_WAIT_SECONDS = 10
 
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[SmtpServer]:
-    relay, controller = start_smtp_server(Setup())
-    try:
+    with running_smtp_server(Setup()) as relay:
         yield relay
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
