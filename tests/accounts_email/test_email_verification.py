@@ -1,6 +1,7 @@
 """Registration mails a verification link; POST /email/verify follows it, POST /email/verify/resend sends
 a new one; GET /users/me tells whether the address is verified."""
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -57,6 +58,16 @@ async def test_registration_mails_a_link_that_verifies_the_address(
     assert (await verify(client, token)).status_code == 204
     assert (await get_me(client, tokens.headers)).json()["email_verified"] is True
     assert (await verify(client, token)).json() == INVALID_LINK  # once
+
+
+async def test_two_uses_racing_with_one_link_one_wins(
+    app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer
+) -> None:
+    email = fresh_email()
+    await register_account(client, email)
+    token = await verification_token(smtp_server, app, email)
+    answers = await asyncio.gather(verify(client, token), verify(client, token))
+    assert sorted(answer.status_code for answer in answers) == [204, 400]
 
 
 async def test_the_links_point_at_public_url(database_url: str, smtp_server: SmtpServer) -> None:

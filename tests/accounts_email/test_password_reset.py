@@ -2,6 +2,7 @@
 new password once, ends every login session, and dies with time, a newer link or another change."""
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from datetime import timedelta
@@ -9,7 +10,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from postboard.accounts.mails import RESET_SUBJECT
 from postboard.accounts.models import AccountToken, TokenPurpose
@@ -86,6 +87,25 @@ async def test_the_link_sets_the_password_and_ends_every_login_session(
     assert (await refresh(client, tokens.refresh)).json() == INVALID_REFRESH_TOKEN
     assert (await post_login(client, email, DEFAULT_PASSWORD)).status_code == 403
     assert (await post_login(client, email, NEW_PASSWORD)).status_code == 200
+
+
+async def test_only_the_hash_of_a_token_is_stored(
+    app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer
+) -> None:
+    email = fresh_email()
+    user_id = await register_account(client, email)
+    await forgot(client, email)
+    token = await reset_token(smtp_server, app, email)
+    async with app.state.database.engine.connect() as connection:
+        stored = (
+            await connection.execute(
+                select(AccountToken.token_hash).where(
+                    AccountToken.user_id == user_id, AccountToken.purpose == TokenPurpose.PASSWORD_RESET
+                )
+            )
+        ).scalar_one()
+    assert stored == hashlib.sha256(token.encode()).hexdigest()
+    assert stored != token
 
 
 async def test_a_reset_proves_the_address(
