@@ -179,3 +179,26 @@ async def test_with_the_requirement_an_unverified_writer_keeps_the_text(
         assert refused.status_code == 403
         assert "Verify your email address first" in refused.text
         assert "My words" in refused.text
+
+
+async def test_with_the_requirement_an_email_change_waits_on_the_account_page(
+    database_url: str, smtp_server: SmtpServer
+) -> None:
+    settings = make_settings(database_url, require_verified_email=True, **smtp_server.settings_overrides())
+    async with started(create_app(settings)) as app, in_process_client(app) as client:
+        old, new = fresh_email("old"), fresh_email("new")
+        await signed_in(client, old)
+        changed = await submit(
+            client, f"{WEB}/account", f"{WEB}/account/email", email=new, current_password=DEFAULT_PASSWORD
+        )
+        assert changed.headers["location"] == f"{WEB}/account?notice=email-pending"
+        page = await client.get(changed.headers["location"])
+        assert f"Signed in as <strong>{old}</strong>" in page.text
+        assert f"Your new email <strong>{new}</strong> awaits verification." in page.text
+        assert BANNER in page.text
+        token = await verification_token(smtp_server, app, new)
+        verified = await submit(
+            client, f"{WEB}/email/verify?token={token}", f"{WEB}/email/verify", token=token
+        )
+        assert verified.headers["location"] == f"{WEB}/account?notice=email-verified"
+        assert f"Signed in as <strong>{new}</strong>" in (await client.get(verified.headers["location"])).text
