@@ -203,6 +203,10 @@ async def update_user(
             issued = await _change_email(db, user, new_email, rules)
             if not rules.require_verified_email:
                 log_auth_event(AuthEvent.EMAIL_CHANGED, check.address, user.id)
+        elif change.email == user.email and user.pending_email is not None:
+            # Asking for the current address again calls off the change that waits (a mistyped one, say).
+            user.pending_email = None
+            await revoke_tokens(db, user.id, TokenPurpose.EMAIL_VERIFICATION)
         if database.has_replica:
             await count_write(db, confirmed.caller.login_session_id)
     if new_email is not None and issued is not None:

@@ -55,10 +55,12 @@ async def change_email(
         return await _refused(request, session, "email", problems(error, _LABELS), 422, email)
     except (Forbidden, Conflict, TooManyRequests) as error:
         return await _refused(request, session, "email", [_said(error)], error.status_code, email)
-    notice = "email-pending" if user.pending_email is not None else "email-changed"
-    response = redirect(f"{ACCOUNT_PAGE}?notice={notice}")
-    mark_unverified(request, response, unverified=True)
-    return response
+    if user.pending_email is not None:
+        notice = "email-pending"
+    else:  # with REQUIRE_VERIFIED_EMAIL, the current address asked for: any waiting change called off
+        notice = "email-kept" if rules.require_verified_email else "email-changed"
+    # The account page that follows brings the banner up to date.
+    return redirect(f"{ACCOUNT_PAGE}?notice={notice}")
 
 
 @router.post("/account/password")

@@ -15,6 +15,7 @@ NOTICES = {
     "deleted": "The post was deleted.",
     "email-changed": "Your email was changed. Follow the link we mailed to the new address to verify it.",
     "email-pending": "Follow the link we mailed to the new address: your email changes once it is verified.",
+    "email-kept": "Your email stays as it is: no change waits for verification.",
     "verification-sent": "A new verification link is on its way to your email.",
     "email-verified": "Your email address is verified.",
     "password-reset": "Your password was reset, and every session ended: log in with the new one.",

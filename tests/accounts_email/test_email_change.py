@@ -127,3 +127,18 @@ async def test_with_the_requirement_resend_goes_to_the_pending_address(
         assert len(mails_to(smtp_server, new, VERIFICATION_SUBJECT)) == 2
         token = await verification_token(smtp_server, app, new, number=2)
         assert (await client.post("/email/verify", json={"token": token})).status_code == 204
+
+
+async def test_with_the_requirement_the_current_address_calls_a_waiting_change_off(
+    database_url: str, smtp_server: SmtpServer
+) -> None:
+    settings = make_settings(database_url, require_verified_email=True, **smtp_server.settings_overrides())
+    async with started(create_app(settings)) as app, in_process_client(app) as client:
+        old, mistyped = fresh_email("old"), fresh_email("mistyped")
+        tokens = await verified_account(app, client, smtp_server, old)
+        assert (await change_email(client, tokens, mistyped)).json()["pending_email"] == mistyped
+        token = await verification_token(smtp_server, app, mistyped)
+        kept = await change_email(client, tokens, old)
+        assert (kept.json()["email"], kept.json()["pending_email"]) == (old, None)
+        assert (await client.post("/email/verify", json={"token": token})).json() == INVALID_LINK
+        assert (await client.post("/email/verify/resend", headers=tokens.headers)).status_code == 409

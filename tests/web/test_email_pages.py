@@ -202,3 +202,20 @@ async def test_with_the_requirement_an_email_change_waits_on_the_account_page(
         )
         assert verified.headers["location"] == f"{WEB}/account?notice=email-verified"
         assert f"Signed in as <strong>{new}</strong>" in (await client.get(verified.headers["location"])).text
+
+
+async def test_with_the_requirement_the_current_address_calls_the_change_off(
+    database_url: str, smtp_server: SmtpServer
+) -> None:
+    settings = make_settings(database_url, require_verified_email=True, **smtp_server.settings_overrides())
+    async with started(create_app(settings)) as app, in_process_client(app) as client:
+        old = fresh_email("old")
+        await signed_in(client, old)
+        form = {"current_password": DEFAULT_PASSWORD}
+        await submit(client, f"{WEB}/account", f"{WEB}/account/email", email=fresh_email("typo"), **form)
+        kept = await submit(client, f"{WEB}/account", f"{WEB}/account/email", email=old, **form)
+        assert kept.headers["location"] == f"{WEB}/account?notice=email-kept"
+        page = await client.get(kept.headers["location"])
+        assert "Your email stays as it is" in page.text
+        assert "awaits verification" not in page.text
+        await app.state.mailer.wait_until_idle()
