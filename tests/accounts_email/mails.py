@@ -17,7 +17,8 @@ _LINK = re.compile(r"https?://[^\s\"<>]+")
 
 
 def mails_to(server: SmtpServer, to: str, subject: str) -> list[EmailMessage]:
-    return [message for message in server.messages if message["To"] == to and message["Subject"] == subject]
+    """The mails of `subject` received so far for `to`, oldest first."""
+    return [message for message in server.mails_to(to) if message["Subject"] == subject]
 
 
 async def nth_mail(server: SmtpServer, to: str, subject: str, number: int = 1) -> EmailMessage:
