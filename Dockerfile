@@ -41,7 +41,8 @@ COPY --from=install /opt/postboard /opt/postboard
 ENV PATH=/opt/postboard/bin:$PATH \
     POSTBOARD_ENV=production
 # The working directory is the user's own, so that a SQLite DATABASE_URL's default file can be written
-# (mount a volume here to keep it); production asks for PostgreSQL and SECRET_KEY from the environment.
+# (mount a volume here to keep it); production asks for PostgreSQL, SECRET_KEY, SMTP_HOST and an https
+# PUBLIC_URL from the environment.
 WORKDIR /var/lib/postboard
 USER postboard:postboard
 EXPOSE 8000

@@ -24,6 +24,7 @@ from postboard.docs_pages import install_docs
 from postboard.engines import PoolSettings
 from postboard.error_handlers import install_error_handlers
 from postboard.health import health_router
+from postboard.mail import mailer_from_settings
 from postboard.metrics import AuthCounters, Telemetry, observe_resources, telemetry_from_settings
 from postboard.middleware import BodySizeLimit, SecurityHeaders
 from postboard.openapi_links import install_links
@@ -139,12 +140,15 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     throttle = Throttle(settings, auth_counters)
     password_hasher = PasswordHasher(settings.password_hashing_threads)
     observe_resources(telemetry.meter, database, password_hasher)
+    mailer = mailer_from_settings(settings, telemetry.meter)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await connect_database(database)
         telemetry.start()
         yield
+        # Mail that requests queued is sent before the process goes, for as long as requests may take.
+        await mailer.close(settings.graceful_shutdown_seconds)
         telemetry.close()
         await throttle.close()
         await database.dispose()
@@ -170,6 +174,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     app.state.throttle = throttle
     app.state.auth_counters = auth_counters
     app.state.telemetry = telemetry
+    app.state.mailer = mailer
     install_error_handlers(app)
     # The most requested first: FastAPI tries routes in order.
     install_routes(

@@ -1,4 +1,4 @@
-"""The `postboard` command: serve, migrate, check, create-user, seed."""
+"""The `postboard` command: serve, migrate, check, send-test-mail, create-user, seed."""
 
 import argparse
 import asyncio
@@ -26,6 +26,9 @@ from postboard.config import ConfigError, Settings, secret_key_for_start, sqlite
 from postboard.db import Database, describe_database
 from postboard.errors import DomainError
 from postboard.logs import log_config
+from postboard.mail.delivery import DEFAULT_ATTEMPT_TIMEOUT_SECONDS
+from postboard.mail.message import compose_mail, mime_message
+from postboard.mail.transports import DeliveryFailed, transport_for
 from postboard.request_deadlines import RequestDeadlines, protocol_with_deadlines
 from postboard.seed import (
     DEFAULT_SEED,
@@ -63,6 +66,8 @@ SETTINGS_THAT_MATTER = {
     "REDIS_URL": "shares login and registration throttling between workers and servers (default: none)",
     "TRUSTED_PROXIES": "comma-separated addresses of the proxies whose X-Forwarded-For is believed "
     "(default: none)",
+    "SMTP_HOST": "the SMTP relay that mails go out through (default: none, mails are written to the log); "
+    "production needs it, and an https PUBLIC_URL",
 }
 
 
@@ -96,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_migrate(commands)
     _add_check(commands)
+    _add_send_test_mail(commands)
     _add_create_user(commands)
     _add_seed(commands)
     return parser
@@ -150,11 +156,25 @@ def _add_check(commands: Commands) -> None:
         "check",
         "exit 0 if the database is reachable and migrated to the latest revision",
         "For container health checks and deploy scripts: connects to the database and compares its "
-        "revision with the latest migration, changing nothing. Exits 0 when both hold, else 1 with one line "
-        "saying why.",
+        "revision with the latest migration, changing nothing; in production, checks the mail settings too "
+        "(without calling the relay). Exits 0 when all hold, else 1 with one line saying why.",
         "DATABASE_URL",
+        "SMTP_HOST",
     )
     check.set_defaults(command=_check)
+
+
+def _add_send_test_mail(commands: Commands) -> None:
+    send = _add_command(
+        commands,
+        "send-test-mail",
+        "send a mail through the SMTP relay, to see that the mail settings work",
+        "Sends one mail to ADDRESS through SMTP_HOST, as Postboard sends its own, once, and says whether "
+        "the relay accepted it or why not.",
+        "SMTP_HOST",
+    )
+    send.add_argument("address", metavar="ADDRESS", help="where to send the test mail")
+    send.set_defaults(command=_send_test_mail)
 
 
 def _add_create_user(commands: Commands) -> None:
@@ -261,6 +281,7 @@ CHECK_TIMEOUT_SECONDS = 10
 
 def _check(_args: argparse.Namespace) -> None:
     settings = _settings()
+    _check_mail_settings(settings)
     database = describe_database(settings.database_url)
     print(f"postboard: {database} is reachable and up to date ({_checked_revision(settings.database_url)})")
 
@@ -289,6 +310,33 @@ def _checked_revision(database_url: str) -> str:
     return ", ".join(sorted(current))
 
 
+def _check_mail_settings(settings: Settings) -> None:
+    """Production's mail settings, before anything starts (README: Email); the relay is not called."""
+    try:
+        transport_for(settings, timeout_seconds=DEFAULT_ATTEMPT_TIMEOUT_SECONDS)
+    except ConfigError as error:
+        raise CommandError(str(error)) from None
+
+
+def _send_test_mail(args: argparse.Namespace) -> None:
+    settings = _settings()
+    if not settings.smtp_host:
+        raise CommandError("SMTP_HOST is unset: Postboard writes its mails to the log (README: Email)")
+    try:
+        relay = transport_for(settings, timeout_seconds=DEFAULT_ATTEMPT_TIMEOUT_SECONDS)
+    except ConfigError as error:
+        raise CommandError(str(error)) from None
+    site_url = str(settings.public_url or "http://localhost:8000/")
+    mail = compose_mail("test_mail", args.address, "Postboard test mail", site_url=site_url)
+    try:
+        asyncio.run(relay.deliver(mime_message(mail, settings.mail_sender)))
+    except DeliveryFailed as failure:
+        raise CommandError(f"{settings.smtp_host} did not take the mail: {failure.reason}") from None
+    except ValueError as error:  # an address the email package cannot put in a header
+        raise CommandError(f"cannot send to {args.address!r}: {error}") from None
+    print(f"postboard: {settings.smtp_host} accepted a test mail to {args.address}")
+
+
 def _check_port_is_free(host: str, port: int) -> None:
     """Binds the address as uvicorn will, and lets it go: uvicorn would otherwise start the app, print
     'Application startup complete', and only then fail to listen."""
@@ -312,6 +360,7 @@ def _serve(args: argparse.Namespace) -> None:
         # Made here, once, so that worker processes find the development key instead of racing to make it;
         # a key made for a first start that then fails (no database) is removed again.
         with secret_key_for_start(settings):
+            _check_mail_settings(settings)
             _migrate_in_another_process()
     except ConfigError as error:
         raise CommandError(str(error)) from None

@@ -5,6 +5,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 
@@ -58,16 +59,42 @@ def _check_rate_limits(value: str) -> str:
     return value
 
 
+def _empty_is_unset(value: object) -> object:
+    """`SMTP_PORT=` (as compose writes `${SMTP_PORT:-}`) means unset, not a port named ''."""
+    return None if value == "" else value
+
+
+def _check_mail_address(value: str | None) -> str | None:
+    """`name@example.com` or `Postboard <name@example.com>`; one address, on one line."""
+    if value is None:
+        return None
+    name, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    # A line break would let the setting write headers of its own.
+    if not local or not domain or " " in address or "\r" in value or "\n" in value:
+        raise ValueError(
+            f"MAIL_FROM must be one email address, such as Postboard <no-reply@example.com>, not {value!r}"
+        )
+    return formataddr((name, address))
+
+
 # A comma-separated list in the environment (pydantic-settings would otherwise expect JSON).
 CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 # Budgets in the `limits` notation: "5/minute;100/hour".
 RateLimits = Annotated[str, AfterValidator(_check_rate_limits)]
+Unset = BeforeValidator(_empty_is_unset)
+Port = Annotated[int, Field(gt=0, le=65535)]
+MailAddress = Annotated[str | None, Unset, AfterValidator(_check_mail_address)]
 
 
 class ConfigError(Exception):
     """A setting that makes starting unsafe or impossible; its message is shown to the operator as is."""
 
 
+SmtpTls = Literal["none", "starttls", "tls"]
+# The port each way of securing SMTP is served on (submission with STARTTLS, submissions, plain SMTP).
+SMTP_DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
+MAIL_SENDER_NAME = "Postboard"
 Environment = Literal["development", "production"]
 ENVIRONMENTS = get_args(Environment)
 # The course's five variables, which name a PostgreSQL database together or not at all.
@@ -117,6 +144,17 @@ class Settings(BaseSettings):
     # The address people open Postboard at, such as https://postboard.example; the web app's cookies are
     # sent over HTTPS only (Secure) when it is https. Unset: a development server on plain HTTP.
     public_url: AnyHttpUrl | None = None
+    # Mail goes out through this SMTP relay (README: Email); unset, each mail is written to the log instead.
+    smtp_host: Annotated[str | None, Unset] = None
+    # Unset: SMTP_DEFAULT_PORTS[SMTP_TLS].
+    smtp_port: Annotated[Port | None, Unset] = None
+    smtp_username: Annotated[str | None, Unset] = None
+    smtp_password: Annotated[SecretStr | None, Unset] = None
+    smtp_tls: SmtpTls = "starttls"
+    # CA certificates to trust for the relay's (a private relay's own CA); unset, the system's trust store.
+    smtp_ca_file: Annotated[Path | None, Unset] = None
+    # Unset: Postboard <no-reply@the host of PUBLIC_URL>.
+    mail_from: MailAddress = None
     trusted_proxies: CommaSeparated = []
     cors_origins: CommaSeparated = []
     max_request_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -148,6 +186,14 @@ class Settings(BaseSettings):
             allowed = " or ".join(ENVIRONMENTS)
             raise ValueError(f"POSTBOARD_ENV must be {allowed}, not {name!r}")
         return data
+
+    @model_validator(mode="after")
+    def _check_smtp_login(self) -> Self:
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError(
+                "SMTP_USERNAME and SMTP_PASSWORD log in to the relay together: set both or neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _resolve_database_url(self) -> Self:
@@ -195,6 +241,17 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.postboard_env == "production"
+
+    @property
+    def smtp_port_for_tls(self) -> int:
+        return self.smtp_port or SMTP_DEFAULT_PORTS[self.smtp_tls]
+
+    @property
+    def mail_sender(self) -> str:
+        if self.mail_from is not None:
+            return self.mail_from
+        host = self.public_url.host if self.public_url is not None else None
+        return formataddr((MAIL_SENDER_NAME, f"no-reply@{host or 'localhost'}"))
 
 
 def normalize_database_url(raw_url: str) -> str:
@@ -251,12 +308,18 @@ def behind_pgbouncer(url: URL) -> bool:
 
 def startup_warnings(settings: Settings) -> list[str]:
     """Settings that start but should not run like this, one line each, for the operator to see at start."""
+    warnings = []
     if settings.is_production and make_url(settings.database_url).get_backend_name() == "sqlite":
-        return [
+        warnings.append(
             "POSTBOARD_ENV=production on SQLite: one file on one host, written by one process at a time; "
             "set DATABASE_URL to PostgreSQL (README: Running on PostgreSQL)"
-        ]
-    return []
+        )
+    if settings.smtp_host and settings.smtp_password is not None and settings.smtp_tls == "none":
+        warnings.append(
+            "SMTP_TLS=none with SMTP_PASSWORD: the relay's password and every mail cross the network "
+            "unencrypted; use starttls or tls unless the relay is on this host (README: Email)"
+        )
+    return warnings
 
 
 def sqlite_file(database_url: str) -> Path | None:
@@ -305,6 +368,23 @@ def secret_key_for_start(settings: Settings) -> Iterator[str]:
         if not existed and key_file is not None:
             key_file.unlink(missing_ok=True)
         raise
+
+
+def check_production_mail(settings: Settings) -> None:
+    """Production mails people links they must be able to open safely: a relay that delivers them, and
+    links to the public site over https."""
+    if not settings.is_production:
+        return
+    if not settings.smtp_host:
+        raise ConfigError(
+            "SMTP_HOST must be set when POSTBOARD_ENV=production: without it mails are only logged "
+            "(set SMTP_HOST, and SMTP_PORT, SMTP_TLS, SMTP_USERNAME, SMTP_PASSWORD as the relay needs)"
+        )
+    if settings.public_url is None or settings.public_url.scheme != "https":
+        raise ConfigError(
+            "PUBLIC_URL must be set to the site's https address (such as https://postboard.example) when "
+            "POSTBOARD_ENV=production: it is the base of the links in mails"
+        )
 
 
 def check_production_secret_key(key: str) -> None:

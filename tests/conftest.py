@@ -24,8 +24,8 @@ from tests.helpers import (
 )
 from tests.services import REDIS_TEST_URL, new_postgres_database, skip_without_service
 
-# Reads every log line of the run for secrets (tests/log_secrets.py).
-pytest_plugins = ["tests.log_secrets"]
+# SMTP relays (tests/smtp_server.py), then the scan of every log line for secrets (tests/log_secrets.py).
+pytest_plugins = ["tests.smtp_server", "tests.log_secrets"]
 
 
 @pytest.fixture(scope="session")

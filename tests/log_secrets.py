@@ -15,6 +15,7 @@ import pytest
 from postboard.logs import TEXT_FORMAT, JsonFormatter, TextFormatter
 from postboard.seed import DEMO_PASSWORD
 from tests.helpers import DEFAULT_PASSWORD, NEW_PASSWORD, TEST_SECRET_KEY
+from tests.smtp_server import SMTP_TEST_PASSWORD
 
 # The passwords tests send (those long enough not to be ordinary words), and the signing key.
 KNOWN_SECRETS = (
@@ -22,6 +23,7 @@ KNOWN_SECRETS = (
     NEW_PASSWORD,
     DEMO_PASSWORD,
     TEST_SECRET_KEY,
+    SMTP_TEST_PASSWORD,
     "not the password at all",
     "a fine password",
     "the original password",

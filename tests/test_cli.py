@@ -16,8 +16,16 @@ from tests.live_server import (
     serving,
 )
 from tests.services import new_postgres_database
+from tests.smtp_server import SmtpServer, production_mail
 
-SETTINGS_IN_HELP = ["DATABASE_URL", "SECRET_KEY", "POSTBOARD_ENV", "REDIS_URL", "TRUSTED_PROXIES"]
+SETTINGS_IN_HELP = [
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "POSTBOARD_ENV",
+    "REDIS_URL",
+    "TRUSTED_PROXIES",
+    "SMTP_HOST",
+]
 
 
 def test_serve_on_sqlite_by_default_and_tokens_survive_a_restart(tmp_path: Path) -> None:
@@ -62,8 +70,11 @@ def test_serve_reports_an_unreachable_database_in_one_line(tmp_path: Path) -> No
     assert list(tmp_path.iterdir()) == []
 
 
-def test_serve_warns_that_production_on_sqlite_is_one_file_on_one_host(tmp_path: Path) -> None:
-    with serving(tmp_path, POSTBOARD_ENV="production", SECRET_KEY="k" * 40) as (client, log_path):
+def test_serve_warns_that_production_on_sqlite_is_one_file_on_one_host(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    production = {"POSTBOARD_ENV": "production", "SECRET_KEY": "k" * 40, **production_mail(smtp_server)}
+    with serving(tmp_path, **production) as (client, log_path):
         assert client.get("/").status_code == 200
     assert "warning: POSTBOARD_ENV=production on SQLite" in log_path.read_text()
 

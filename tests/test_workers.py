@@ -24,6 +24,7 @@ from tests.helpers import (
 )
 from tests.live_server import register_and_log_in, serving
 from tests.services import new_postgres_database
+from tests.smtp_server import SmtpServer, production_mail
 
 CONNECTED = "Database connection was successful!"
 
@@ -225,9 +226,12 @@ def test_serve_warns_that_workers_without_redis_count_failures_on_their_own(tmp_
     assert "the budgets are per worker" in log
 
 
-def test_serve_warns_that_logins_are_not_throttled_with_rate_limits_off_in_production(tmp_path: Path) -> None:
+def test_serve_warns_that_logins_are_not_throttled_with_rate_limits_off_in_production(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
     settings = {
         "POSTBOARD_ENV": "production",
+        **production_mail(smtp_server),
         "SECRET_KEY": secrets.token_hex(24),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'production.db'}",
         "RATE_LIMITS": "off",
