@@ -58,11 +58,17 @@ async def get_user(as_caller: CallerReads, user_id: int) -> dict[str, Any]:
     return _user_out(rows[0])
 
 
+# The caller's own account also shows its role.
+_CALLER_ACCOUNT_READ = caller_read(
+    select(User.id, User.email, User.created_at, User.role).where(User.id == caller_id())
+)
+
+
 async def get_caller_account(as_caller: CallerReads) -> dict[str, Any]:
-    rows = await as_caller.fetch(_USER_READ, account_id=as_caller.caller.user_id)
+    rows = await as_caller.fetch(_CALLER_ACCOUNT_READ)
     if not rows:  # the account was deleted between the two looks that read_as takes
         raise Unauthorized(INVALID_TOKEN)
-    return _user_out(rows[0])
+    return {**_user_out(rows[0]), "role": rows[0]["role"]}
 
 
 def _user_out(row: Row) -> dict[str, Any]:

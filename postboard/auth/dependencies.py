@@ -28,11 +28,18 @@ from postboard.auth.reads import (
 from postboard.auth.service import count_write
 from postboard.auth.throttling import AddressBudget, Throttle, address_budget_of
 from postboard.auth.tokens import Caller, TokenConfig, TokenVerifier
-from postboard.errors import INVALID_TOKEN, NOT_AUTHENTICATED, TooManyRequests, Unauthorized
+from postboard.errors import (
+    ADMINS_ONLY,
+    INVALID_TOKEN,
+    NOT_AUTHENTICATED,
+    Forbidden,
+    TooManyRequests,
+    Unauthorized,
+)
 from postboard.metrics import AuthCounters
 from postboard.orm import is_storable_id
 from postboard.request_db import Db, app_database
-from postboard.users.models import User
+from postboard.users.models import Role, User
 
 # Where AuthenticatedRoute leaves the caller it verified, in the request's ASGI scope.
 _CALLER_KEY = "postboard.caller"
@@ -149,6 +156,17 @@ async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
 
 # scope="function": the write is counted before the request's transaction commits.
 CurrentUser = Annotated[User, Depends(get_current_user, scope="function")]
+
+
+async def get_current_admin(user: CurrentUser) -> User:
+    """The caller's user if an admin, else 403. The role is read with the user at every request, never
+    carried in the token: an admin who is made a member is refused from their next request on."""
+    if user.role != Role.ADMIN:
+        raise Forbidden(ADMINS_ONLY)
+    return user
+
+
+CurrentAdmin = Annotated[User, Depends(get_current_admin)]
 
 
 def _needs_authentication(dependant: Dependant) -> bool:
