@@ -46,7 +46,7 @@ def admin_routes(app: FastAPI) -> list[tuple[str, str]]:
         (method, route.path)
         for route in app.routes
         if isinstance(route, APIRoute) and route.path.startswith("/admin")
-        for method in route.methods
+        for method in route.methods or ()
     )
 
 
