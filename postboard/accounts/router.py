@@ -66,7 +66,7 @@ async def get_password_check(hasher: Hasher, throttle: Throttling, address: Clie
 CallerPasswordCheck = Annotated[PasswordCheck, Depends(get_password_check)]
 
 
-@router.patch("/me", response_model=UserOut, responses=responses(*_PASSWORD_CHECKED, Conflict, body=True))
+@router.patch("/me", response_model=MeOut, responses=responses(*_PASSWORD_CHECKED, Conflict, body=True))
 async def update_me(change: UserUpdate, as_caller: AsCaller, check: CallerPasswordCheck) -> User:
     """Changes the account's email; `current_password` must be the account's password (else 403).
 

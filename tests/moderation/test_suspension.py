@@ -1,6 +1,8 @@
 """Suspending and reinstating an account: its sessions end, its logins are refused, its posts are hidden
 from all but admins, and each action is in the audit log."""
 
+import asyncio
+
 import httpx
 from fastapi import FastAPI
 
@@ -148,3 +150,24 @@ async def test_unknown_accounts_are_404(client: httpx.AsyncClient, admin: Accoun
     for account_id in (999_999, 2**31, 2**63):
         assert (await suspend(client, admin, account_id)).status_code == 404
         assert (await reinstate(client, admin, account_id)).status_code == 404
+
+
+async def test_a_login_racing_a_suspension_leaves_no_live_session(
+    client: httpx.AsyncClient, app: FastAPI, admin: Account, alice: Account
+) -> None:
+    for _ in range(5):
+        login, suspended = await asyncio.gather(
+            post_login(client, alice.email, alice.password), suspend(client, admin, alice.id)
+        )
+
+        assert suspended.status_code == 200, suspended.text
+        assert login.status_code in (200, 403), login.text
+        assert await count_rows(app, LoginSession, LoginSession.user_id == alice.id) == 0
+        if login.status_code == 200:  # logged in first: its session ended with the suspension
+            me = await client.get(
+                "/users/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+            )
+            assert me.status_code == 401
+        else:
+            assert login.json() == ACCOUNT_SUSPENDED
+        assert (await reinstate(client, admin, alice.id)).status_code == 200
