@@ -48,10 +48,10 @@ def test_an_admin_clears_the_report_queue(server: Server, alice: Person, bob: Pe
     assert "2 reports" in queue
     assert "Selling pills" in queue
     alice.fill(f"#delete-reason-{spam}", "Spam, twice reported")
-    alice.press("Delete the post", within=f"article[aria-labelledby='reported-{spam}']")
+    alice.press("Delete the post", within=f"article[@aria-labelledby='reported-{spam}']")
     assert alice.text(".notice") == NOTICES["post-removed"]
     alice.fill(f"#dismiss-reason-{fine}", "Gardens are fine")
-    alice.press("Dismiss its reports", within=f"article[aria-labelledby='reported-{fine}']")
+    alice.press("Dismiss its reports", within=f"article[@aria-labelledby='reported-{fine}']")
     assert alice.text(".notice") == NOTICES["reports-dismissed"]
 
     bob.open(f"{WEB}/posts/{spam}")
@@ -73,7 +73,7 @@ def test_a_blank_reason_is_told_in_the_page(server: Server, alice: Person, bob: 
 
     # `required` keeps an empty field from being sent at all; spaces are sent, and refused by the server.
     alice.fill(f"#delete-reason-{post_id}", "   ")
-    alice.press("Delete the post", within=f"article[aria-labelledby='reported-{post_id}']")
+    alice.press("Delete the post", within=f"article[@aria-labelledby='reported-{post_id}']")
 
     assert alice.status == 422
     assert "Reason must contain a character that is not white space." in alice.text(".errors")
