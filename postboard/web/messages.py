@@ -20,6 +20,8 @@ NOTICES = {
     "reports-dismissed": "The post's reports were dismissed.",
     "suspended": "The account was suspended: its sessions ended and its posts are hidden.",
     "reinstated": "The account was reinstated.",
+    "reported": "Thank you: the admins will look at your report.",
+    "already-reported": "You have reported this post already.",
 }
 
 

@@ -17,6 +17,14 @@ PAGES = [f"{WEB}/admin", f"{WEB}/admin/accounts", f"{WEB}/admin/audit-log"]
 
 
 @pytest.fixture
+async def other(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A second browser, signed in as a member."""
+    async with in_process_client(app) as browser:
+        await signed_in(browser, fresh_email("other"))
+        yield browser
+
+
+@pytest.fixture
 async def admin_browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A browser signed in as an admin, made one by `set-role` before its login."""
     async with in_process_client(app) as browser:
@@ -169,3 +177,26 @@ async def test_an_admin_deletes_a_post_from_its_page(
 
     assert deleted.status_code == 303
     assert (await client.get(f"{WEB}/posts/{post_id}")).status_code == 404
+
+
+async def test_a_member_reports_a_post_from_its_page_once(
+    client: httpx.AsyncClient, admin_browser: httpx.AsyncClient, other: httpx.AsyncClient
+) -> None:
+    await signed_in(client, fresh_email())
+    post_id = await write_post(client, "Questionable")
+    assert "Report this post" not in (await client.get(f"{WEB}/posts/{post_id}")).text
+    page = f"{WEB}/posts/{post_id}"
+    action = f"{WEB}/posts/{post_id}/report"
+
+    blank = await submit(other, page, action, reason=" ")
+    reported = await submit(other, page, action, reason="Looks like spam")
+    again = await submit(other, page, action, reason="Still spam")
+
+    assert blank.status_code == 422
+    assert "Reason must contain a character that is not white space." in blank.text
+    assert reported.headers["location"] == f"{page}?notice=reported"
+    assert "the admins will look at your report" in (await other.get(reported.headers["location"])).text
+    assert again.headers["location"] == f"{page}?notice=already-reported"
+    queue = (await admin_browser.get(f"{WEB}/admin")).text
+    assert "1 report," in queue
+    assert "Looks like spam" in queue
