@@ -1,6 +1,7 @@
 """What moderation keeps: members' reports of posts, and the audit log of what admins did."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
@@ -15,6 +16,19 @@ ACTION_MAX_LENGTH = 32
 TARGET_TYPE_MAX_LENGTH = 16
 # The audit log's snapshot of its target: a post's title or an account's email, whichever is longer.
 TARGET_MAX_LENGTH = max(TITLE_MAX_LENGTH, EMAIL_MAX_LENGTH)
+
+
+class AuditAction(StrEnum):
+    SUSPEND = "suspend"
+    REINSTATE = "reinstate"
+    DELETE_POST = "delete_post"
+    DISMISS_REPORTS = "dismiss_reports"
+    SET_ROLE = "set_role"
+
+
+class TargetType(StrEnum):
+    ACCOUNT = "account"
+    POST = "post"
 
 
 class PostReport(Base):

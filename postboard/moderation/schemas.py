@@ -3,7 +3,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from postboard.fields import REJECT_BLANK, StorableStr, Timestamp
-from postboard.moderation.models import REASON_MAX_LENGTH
+from postboard.moderation.models import REASON_MAX_LENGTH, AuditAction, TargetType
 from postboard.patterns import NOT_BLANK_NO_NUL, Published
 from postboard.users.models import Role
 
@@ -71,8 +71,8 @@ class AuditEntryOut(BaseModel):
     # Null for the command line (or an admin account deleted since: `actor_email` still names it).
     actor_id: int | None
     actor_email: str | None
-    action: str
-    target_type: str
+    action: AuditAction
+    target_type: TargetType
     target_id: int
     # The target as it was: a post's title, an account's email.
     target: str

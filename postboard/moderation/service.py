@@ -2,7 +2,6 @@
 and read who did what. Each admin action writes its audit log entry in the action's own transaction."""
 
 from collections import defaultdict
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, select
@@ -27,26 +26,13 @@ from postboard.errors import (
     post_not_found_for_write,
     user_not_found,
 )
-from postboard.moderation.models import AuditEntry, PostReport
+from postboard.moderation.models import AuditAction, AuditEntry, PostReport, TargetType
 from postboard.orm import is_storable_id, utc_now
 from postboard.posts.models import PostRow
 from postboard.posts.service import visible_to
 from postboard.queries import LIKE_ESCAPE, insert_ignoring_duplicates, like_literally
 from postboard.users.models import Role, User
 from postboard.users.rows import lock_user
-
-
-class AuditAction(StrEnum):
-    SUSPEND = "suspend"
-    REINSTATE = "reinstate"
-    DELETE_POST = "delete_post"
-    DISMISS_REPORTS = "dismiss_reports"
-    SET_ROLE = "set_role"
-
-
-class TargetType(StrEnum):
-    ACCOUNT = "account"
-    POST = "post"
 
 
 def _record(
