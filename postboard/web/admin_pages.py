@@ -184,7 +184,7 @@ async def _change_account(
     except (Conflict, NotFound) as error:
         return await _accounts_page(request, session, 1, "", error.status_code, errors=[error.detail])
     except Forbidden as error:
-        if error.detail == ADMINS_ONLY:
+        if error.detail == ADMINS_ONLY:  # not an admin: the 403 page, with nothing of the accounts
             raise
         return await _accounts_page(request, session, 1, "", error.status_code, errors=[error.detail])
     return redirect(f"{ACCOUNTS_PAGE}?notice={'suspended' if suspend else 'reinstated'}")
