@@ -38,7 +38,7 @@ from postboard.errors import (
 )
 from postboard.metrics import AuthCounters
 from postboard.orm import is_storable_id
-from postboard.request_db import Db, app_database
+from postboard.request_db import Db, app_database, writes
 from postboard.users.models import Role, User
 
 # Where AuthenticatedRoute leaves the caller it verified, in the request's ASGI scope.
@@ -138,7 +138,7 @@ async def user_in_live_login_session(db: AsyncSession, caller: Caller) -> User:
     return user
 
 
-async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
+async def get_current_user(request: Request, as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
     """The caller's user, if their login session is alive: logout, a password change, refresh-token reuse
     and account deletion delete it, and every worker sees that in the same query that loads the user.
 
@@ -150,7 +150,7 @@ async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
     caller = as_caller.caller
     user = await user_in_live_login_session(db, caller)
     yield user
-    if as_caller.database.has_replica:
+    if as_caller.database.has_replica and writes(request):  # a GET (an admin's read) wrote nothing
         await count_write(db, caller.login_session_id)
 
 
