@@ -173,3 +173,13 @@ async def test_the_audit_log_outlives_its_actor_and_its_target(
     entry = deletion
     assert (entry["actor_id"], entry["actor_email"]) == (None, admin.email)
     assert (entry["action"], entry["target_id"], entry["target"]) == ("delete_post", post["id"], "Gone")
+
+
+async def test_a_suspended_accounts_post_cannot_be_reported_by_members(
+    client: httpx.AsyncClient, admin: Account, alice: Account, bob: Account, make_post: MakePost
+) -> None:
+    post = await make_post(alice)
+    await client.post(f"/admin/users/{alice.id}/suspend", json=A_REASON, headers=admin.headers)
+
+    assert (await report(client, bob, post["id"])).status_code == 404
+    assert (await report(client, admin, post["id"])).status_code == 201
