@@ -157,3 +157,19 @@ def test_the_admin_pages_are_sound_and_fit_a_phone(server: Server, alice: Person
         alice.find("main h1")
         assert_fits(alice)
         assert_sound_page(alice, server)
+
+
+def test_a_member_reports_a_post_from_its_page(server: Server, alice: Person, bob: Person) -> None:
+    made_admin(server, alice)
+    bob.signed_up(new_email("bob"))
+    title = f"Dubious {uuid.uuid4().hex[:6]}"
+    post_id = api_post(server, api_token(server, new_email("author")), title)
+
+    bob.open(f"{WEB}/posts/{post_id}")
+    bob.find("details summary").click()
+    bob.fill("#report-reason", "Misleading claims")
+    bob.press("Report it to the admins")
+
+    assert bob.text(".notice") == NOTICES["reported"]
+    alice.open(f"{WEB}/admin")
+    assert "Misleading claims" in alice.text(f"article[aria-labelledby='reported-{post_id}']")
