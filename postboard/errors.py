@@ -87,6 +87,14 @@ TOO_MANY_PASSWORD_FAILURES = "Too many wrong passwords on this login session, tr
 TOO_MANY_EMAIL_CHANGES = "Too many email changes on this account, try again later"
 TOO_MANY_REFRESH_FAILURES = "Too many invalid refresh tokens from this address, try again later"
 RATE_LIMITER_UNAVAILABLE = "The rate limiter is unavailable, try again shortly"
+ADMINS_ONLY = "Admins only"
+ACCOUNT_SUSPENDED = "Account suspended"
+CANNOT_SUSPEND_ONESELF = "You cannot suspend your own account"
+CANNOT_SUSPEND_AN_ADMIN = "Admins cannot be suspended; make the account a member first"
+ALREADY_SUSPENDED = "The account is already suspended"
+NOT_SUSPENDED = "The account is not suspended"
+CANNOT_PROMOTE_SUSPENDED = "A suspended account cannot be made an admin; reinstate it first"
+CANNOT_REPORT_OWN_POST = "You cannot report your own post"
 
 
 def body_too_large(max_bytes: int) -> str:
@@ -115,3 +123,15 @@ def post_not_found_for_vote(post_id: int) -> str:
 
 def already_voted(user_id: int, post_id: int) -> str:
     return f"user {user_id} has already voted on post {post_id}"
+
+
+def already_reported(post_id: int) -> str:
+    return f"You have already reported post {post_id}"
+
+
+def no_reports(post_id: int) -> str:
+    return f"post with id: {post_id} has no reports"
+
+
+def no_account_with_email(email: str) -> str:
+    return f"No account with email: {email}"

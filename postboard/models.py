@@ -1,9 +1,19 @@
 """Every table, imported in one place so that Alembic and the tests see the whole schema."""
 
 from postboard.auth.models import LoginSession, RetiredRefreshToken
+from postboard.moderation.models import AuditEntry, PostReport
 from postboard.orm import Base
 from postboard.posts.models import PostRow
 from postboard.users.models import User
 from postboard.votes.models import Vote
 
-__all__ = ["Base", "LoginSession", "PostRow", "RetiredRefreshToken", "User", "Vote"]
+__all__ = [
+    "AuditEntry",
+    "Base",
+    "LoginSession",
+    "PostReport",
+    "PostRow",
+    "RetiredRefreshToken",
+    "User",
+    "Vote",
+]

@@ -11,6 +11,7 @@ from postboard.accounts.router import router as accounts_router
 from postboard.app import create_app, root_router
 from postboard.auth.router import router as auth_router
 from postboard.health import health_router
+from postboard.moderation.router import admin_router, report_router
 from postboard.openapi_links import add_links
 from postboard.posts.router import router as posts_router
 from postboard.votes.router import router as votes_router
@@ -163,7 +164,17 @@ def test_the_routes_are_described_as_include_router_would_describe_them() -> Non
     # nothing of their description may be lost (a FastAPI upgrade that changed this would fail here).
     app = create_app(make_settings("sqlite+aiosqlite://"))
     reference = FastAPI(title=app.title, version=app.version, summary=app.summary)
-    for router in (root_router, posts_router, accounts_router, auth_router, votes_router, health_router):
+    routers = (
+        root_router,
+        posts_router,
+        accounts_router,
+        auth_router,
+        votes_router,
+        report_router,
+        admin_router,
+        health_router,
+    )
+    for router in routers:
         reference.include_router(router)
 
     # Save the links between operations, which postboard/openapi_links.py adds to the document.

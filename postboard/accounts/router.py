@@ -18,7 +18,14 @@ from postboard.openapi import responses
 from postboard.request_db import Db
 from postboard.routing import CollectionRouter, small_body
 from postboard.users.models import User
-from postboard.users.schemas import AccountDeletion, PasswordChange, UserCreate, UserOut, UserUpdate
+from postboard.users.schemas import (
+    AccountDeletion,
+    MeOut,
+    PasswordChange,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
 
 router = CollectionRouter(
     prefix="/users", tags=["Users"], responses=responses(Unavailable), route_class=AuthenticatedRoute
@@ -46,9 +53,9 @@ async def create_user(
     return await service.register(db, hasher, throttle, new_user, address)
 
 
-@router.get("/me", response_model=UserOut, responses=responses(Unauthorized))
+@router.get("/me", response_model=MeOut, responses=responses(Unauthorized))
 async def get_me(as_caller: AsCaller) -> dict[str, Any]:
-    """The account the bearer token belongs to."""
+    """The account the bearer token belongs to, with its role (member or admin)."""
     return await service.get_caller_account(as_caller)
 
 
@@ -59,7 +66,7 @@ async def get_password_check(hasher: Hasher, throttle: Throttling, address: Clie
 CallerPasswordCheck = Annotated[PasswordCheck, Depends(get_password_check)]
 
 
-@router.patch("/me", response_model=UserOut, responses=responses(*_PASSWORD_CHECKED, Conflict, body=True))
+@router.patch("/me", response_model=MeOut, responses=responses(*_PASSWORD_CHECKED, Conflict, body=True))
 async def update_me(change: UserUpdate, as_caller: AsCaller, check: CallerPasswordCheck) -> User:
     """Changes the account's email; `current_password` must be the account's password (else 403).
 

@@ -20,6 +20,7 @@ from postboard.auth.reads import (
 from postboard.auth.service import check_password, count_write, end_all_login_sessions
 from postboard.auth.throttling import Throttle
 from postboard.auth.tokens import Caller
+from postboard.db import Database
 from postboard.errors import (
     INVALID_TOKEN,
     WRONG_PASSWORD,
@@ -30,7 +31,7 @@ from postboard.errors import (
 )
 from postboard.orm import is_storable_id
 from postboard.reads import Row
-from postboard.users.models import User
+from postboard.users.models import Role, User
 from postboard.users.rows import add_user, change_email, lock_user
 from postboard.users.schemas import PasswordChange, UserCreate, UserUpdate
 
@@ -58,15 +59,29 @@ async def get_user(as_caller: CallerReads, user_id: int) -> dict[str, Any]:
     return _user_out(rows[0])
 
 
+# The caller's own account also shows its role.
+_CALLER_ACCOUNT_READ = caller_read(
+    select(User.id, User.email, User.created_at, User.role).where(User.id == caller_id())
+)
+
+
 async def get_caller_account(as_caller: CallerReads) -> dict[str, Any]:
-    rows = await as_caller.fetch(_USER_READ, account_id=as_caller.caller.user_id)
+    rows = await as_caller.fetch(_CALLER_ACCOUNT_READ)
     if not rows:  # the account was deleted between the two looks that read_as takes
         raise Unauthorized(INVALID_TOKEN)
-    return _user_out(rows[0])
+    return {**_user_out(rows[0]), "role": rows[0]["role"]}
 
 
 def _user_out(row: Row) -> dict[str, Any]:
     return {"id": row["id"], "email": row["email"], "created_at": row["created_at"]}
+
+
+_ROLE_READ = select(User.role).where(User.id == bindparam("account_id", type_=Integer))
+
+
+async def is_admin(database: Database, user_id: int) -> bool:
+    rows = await database.fetch(_ROLE_READ, account_id=user_id)
+    return bool(rows) and rows[0]["role"] == Role.ADMIN
 
 
 _PASSWORD_HASH_READ = caller_read(select(User.email, User.password_hash).where(User.id == caller_id()))

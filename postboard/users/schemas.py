@@ -6,7 +6,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from postboard.fields import REJECT_NUL, REQUIRE_ENCODABLE, EncodableStr, Timestamp
 from postboard.patterns import Published, not_under_domains
 from postboard.users.emails import normalize_email
-from postboard.users.models import EMAIL_MAX_LENGTH
+from postboard.users.models import EMAIL_MAX_LENGTH, Role
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256
@@ -58,3 +58,9 @@ class UserOut(BaseModel):
     # Stored emails were validated on the way in; re-validating each one on every read would cost time.
     email: str = Field(json_schema_extra={"format": "email"})
     created_at: Timestamp
+
+
+class MeOut(UserOut):
+    """The caller's own account."""
+
+    role: Role

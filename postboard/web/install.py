@@ -13,13 +13,18 @@ from starlette.staticfiles import StaticFiles
 from postboard.config import Settings
 from postboard.headers import is_web_path
 from postboard.routing import method_not_allowed
-from postboard.web import account_pages, post_pages, session_pages
+from postboard.web import account_pages, admin_pages, post_pages, session_pages
 from postboard.web.messages import NOT_FOUND_PAGE, WRONG_METHOD
 from postboard.web.pages import STATIC_DIRECTORY, STATIC_URL, render
 from postboard.web.sessions import CookieSigner, web_cookies
 
 # For install_routes, beside the API's routers (the size cap must learn which take small bodies).
-WEB_ROUTERS: list[APIRouter] = [post_pages.router, session_pages.router, account_pages.router]
+WEB_ROUTERS: list[APIRouter] = [
+    post_pages.router,
+    session_pages.router,
+    account_pages.router,
+    admin_pages.router,
+]
 
 
 def install_web(app: FastAPI, settings: Settings, secret_key: str) -> None:

@@ -55,7 +55,10 @@ async def get_web_session(request: Request) -> WebSession:
     if caller is None:
         raise NotSignedIn
     record_user_id(request.scope, caller.user_id)
-    return WebSession(caller, signer.session_csrf_token(caller))
+    admin_cookie = request.cookies.get(cookies_of(request).admin)
+    return WebSession(
+        caller, signer.session_csrf_token(caller), signer.shows_admin_link(caller, admin_cookie)
+    )
 
 
 SignedIn = Annotated[WebSession, Depends(get_web_session)]

@@ -77,22 +77,27 @@ async def log_in(
     except Forbidden as error:
         errors, status_code = [error.detail], error.status_code
     else:
-        return _logged_in(request, token, token_config, web_page_or(after, FEED_PAGE))
+        return await _logged_in(request, token, token_config, web_page_or(after, FEED_PAGE))
     return _anonymous_page(
         request, "login.html", status_code, email=email, errors=errors, notice=None, after=after
     )
 
 
-def _logged_in(request: Request, token: Token, token_config: TokenConfig, location: str) -> Response:
-    """Off to `location` with the session cookie naming the login session that `token` belongs to."""
+async def _logged_in(request: Request, token: Token, token_config: TokenConfig, location: str) -> Response:
+    """Off to `location` with the session cookie naming the login session that `token` belongs to, and for
+    an admin the cookie that shows the Admin link."""
     verifier: TokenVerifier = request.app.state.token_verifier
     claims = verifier.verify(token.access_token)
     assert claims is not None  # issued just now with our key
     response = redirect(location)
-    cookies = cookies_of(request)
-    session_cookie = cookie_signer(request).session_cookie(Caller(claims.user_id, claims.login_session_id))
+    cookies, signer = cookies_of(request), cookie_signer(request)
+    caller = Caller(claims.user_id, claims.login_session_id)
     max_age = int(token_config.login_session_lifetime.total_seconds())
-    set_cookie(request, response, cookies.session, session_cookie, max_age)
+    set_cookie(request, response, cookies.session, signer.session_cookie(caller), max_age)
+    if await accounts_service.is_admin(app_database(request), caller.user_id):
+        set_cookie(request, response, cookies.admin, signer.admin_cookie(caller), max_age)
+    else:
+        clear_cookie(request, response, cookies.admin)
     clear_cookie(request, response, cookies.form)
     return response
 
@@ -133,4 +138,5 @@ async def log_out(request: Request, session: SignedIn, address: ClientAddress) -
         await auth_service.log_out(db, session.caller.login_session_id, session.caller.user_id, address)
     response = redirect(f"{WEB_PREFIX}/login?notice=logged-out")
     clear_cookie(request, response, cookies_of(request).session)
+    clear_cookie(request, response, cookies_of(request).admin)
     return response

@@ -1,7 +1,9 @@
 """Contract "Account": reading it, GET /users/me."""
 
 import httpx
+from fastapi import FastAPI
 
+from postboard.users.models import Role
 from tests.helpers import (
     DEFAULT_PASSWORD,
     INVALID_TOKEN,
@@ -10,6 +12,7 @@ from tests.helpers import (
     bearer,
     fresh_email,
     get_me,
+    give_role,
     log_in,
 )
 
@@ -23,9 +26,8 @@ async def test_me_answers_the_callers_user_out(client: httpx.AsyncClient, bob: A
     response = await get_me(client, tokens.headers)
 
     assert response.status_code == 200, response.text
-    # id, email and created_at exactly as registration answered them, and nothing else.
-    assert response.json() == registered.json()
-    assert set(response.json()) == {"id", "email", "created_at"}
+    # id, email and created_at exactly as registration answered them, the role, and nothing else.
+    assert response.json() == {**registered.json(), "role": "member"}
     assert DEFAULT_PASSWORD not in response.text
     assert "hash" not in response.text.lower()
     assert "argon2" not in response.text.lower()
@@ -38,7 +40,16 @@ async def test_me_is_not_read_as_a_user_id(client: httpx.AsyncClient, alice: Acc
 
     # Were "me" taken for /users/{id}, the answer would be 422 (not an integer).
     assert response.status_code == 200, response.text
-    assert response.json() == (await client.get(f"/users/{alice.id}", headers=alice.headers)).json()
+    user_out = (await client.get(f"/users/{alice.id}", headers=alice.headers)).json()
+    assert response.json() == {**user_out, "role": "member"}
+
+
+async def test_me_shows_the_role_as_the_database_has_it_now(
+    client: httpx.AsyncClient, app: FastAPI, alice: Account
+) -> None:
+    await give_role(app, alice.email, Role.ADMIN)  # after alice's token was issued
+
+    assert (await get_me(client, alice.headers)).json()["role"] == "admin"
 
 
 async def test_me_without_token_answers_401(client: httpx.AsyncClient, alice: Account) -> None:
