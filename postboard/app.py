@@ -29,6 +29,7 @@ from postboard.health import health_router
 from postboard.mail import mailer_from_settings
 from postboard.metrics import AuthCounters, Telemetry, observe_resources, telemetry_from_settings
 from postboard.middleware import BodySizeLimit, SecurityHeaders
+from postboard.moderation.router import admin_router, report_router
 from postboard.openapi_links import install_links
 from postboard.posts.router import router as posts_router
 from postboard.request_ids import HEADER as REQUEST_ID_HEADER
@@ -190,6 +191,8 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
             auth_router,
             votes_router,
             email_router,
+            report_router,
+            admin_router,
             health_router,
             *WEB_ROUTERS,
         ],

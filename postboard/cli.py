@@ -1,4 +1,4 @@
-"""The `postboard` command: serve, migrate, check, send-test-mail, create-user, seed."""
+"""The `postboard` command: serve, migrate, check, send-test-mail, create-user, set-role, seed."""
 
 import argparse
 import asyncio
@@ -29,6 +29,7 @@ from postboard.logs import log_config
 from postboard.mail.delivery import DEFAULT_ATTEMPT_TIMEOUT_SECONDS
 from postboard.mail.message import compose_mail, mime_message
 from postboard.mail.transports import DeliveryFailed, transport_for
+from postboard.moderation.service import set_role
 from postboard.request_deadlines import RequestDeadlines, protocol_with_deadlines
 from postboard.seed import (
     DEFAULT_SEED,
@@ -39,6 +40,8 @@ from postboard.seed import (
     count_problem,
     seed_database,
 )
+from postboard.users.emails import login_email
+from postboard.users.models import Role
 from postboard.users.schemas import UserCreate
 
 
@@ -103,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_check(commands)
     _add_send_test_mail(commands)
     _add_create_user(commands)
+    _add_set_role(commands)
     _add_seed(commands)
     return parser
 
@@ -187,7 +191,25 @@ def _add_create_user(commands: Commands) -> None:
         "DATABASE_URL",
     )
     add_user.add_argument("email", help="the account's email address, with which it logs in")
+    add_user.add_argument(
+        "--admin", action="store_true", help="make the account an admin (the audit log records it)"
+    )
     add_user.set_defaults(command=_create_user)
+
+
+def _add_set_role(commands: Commands) -> None:
+    set_role = _add_command(
+        commands,
+        "set-role",
+        "make an account an admin or a member",
+        "Gives the account with this email the role: admins moderate the board (the /admin routes and the "
+        "web app's Admin page). No HTTP route makes an admin. The change takes effect at the account's next "
+        "request, and the audit log records it with the command line as the actor.",
+        "DATABASE_URL",
+    )
+    set_role.add_argument("email", help="the account's email address")
+    set_role.add_argument("role", choices=[role.value for role in Role], help="the account's new role")
+    set_role.set_defaults(command=_set_role)
 
 
 def _add_seed(commands: Commands) -> None:
@@ -447,13 +469,14 @@ def _create_user(args: argparse.Namespace) -> None:
         raise CommandError(_describe(error)) from None
     if applied := _migrate_database(settings):
         print(_migration_report(settings.database_url, applied))
+    role = Role.ADMIN if args.admin else Role.MEMBER
     try:
-        user_id = asyncio.run(_insert_user(settings, new_user))
+        user_id = asyncio.run(_insert_user(settings, new_user, role))
     except DomainError as error:
         raise CommandError(error.detail) from None
-    print(
-        f"postboard: created user {user_id} <{new_user.email}> in {describe_database(settings.database_url)}"
-    )
+    where = describe_database(settings.database_url)
+    as_admin = ", an admin," if role == Role.ADMIN else ""
+    print(f"postboard: created user {user_id} <{new_user.email}>{as_admin} in {where}")
 
 
 def _ask_for_password() -> str:
@@ -464,12 +487,37 @@ def _ask_for_password() -> str:
     return password
 
 
-async def _insert_user(settings: Settings, new_user: UserCreate) -> int:
+async def _insert_user(settings: Settings, new_user: UserCreate, role: Role) -> int:
     database = Database(settings.database_url)
     try:
         async with database.orm_session(writes=True) as db, db.begin():
             user = await create_user(db, PasswordHasher(max_threads=1), new_user)
+            if role != Role.MEMBER:
+                await set_role(db, user.email, role)
             return user.id
+    finally:
+        await database.dispose()
+
+
+def _set_role(args: argparse.Namespace) -> None:
+    settings = _settings()
+    email = login_email(args.email)
+    role = Role(args.role)
+    if applied := _migrate_database(settings):
+        print(_migration_report(settings.database_url, applied))
+    try:
+        changed = asyncio.run(_change_role(settings, email, role))
+    except DomainError as error:
+        raise CommandError(error.detail) from None
+    outcome = "is now" if changed else "was already"
+    print(f"postboard: <{email}> {outcome} {'an' if role == Role.ADMIN else 'a'} {role.value}")
+
+
+async def _change_role(settings: Settings, email: str, role: Role) -> bool:
+    database = Database(settings.database_url)
+    try:
+        async with database.orm_session(writes=True) as db, db.begin():
+            return await set_role(db, email, role)
     finally:
         await database.dispose()
 

@@ -107,6 +107,14 @@ RESET_LINK_SENT = "If an account has this email, a link to reset its password is
 VERIFICATION_LINK_SENT = "A new verification link is on its way"
 NOTHING_TO_VERIFY = "The email address is already verified"
 EMAIL_NOT_VERIFIED = "Verify your email address first: follow the link we mailed you, or ask for a new one"
+ADMINS_ONLY = "Admins only"
+ACCOUNT_SUSPENDED = "Account suspended"
+CANNOT_SUSPEND_ONESELF = "You cannot suspend your own account"
+CANNOT_SUSPEND_AN_ADMIN = "Admins cannot be suspended; make the account a member first"
+ALREADY_SUSPENDED = "The account is already suspended"
+NOT_SUSPENDED = "The account is not suspended"
+CANNOT_PROMOTE_SUSPENDED = "A suspended account cannot be made an admin; reinstate it first"
+CANNOT_REPORT_OWN_POST = "You cannot report your own post"
 
 
 def body_too_large(max_bytes: int) -> str:
@@ -135,3 +143,15 @@ def post_not_found_for_vote(post_id: int) -> str:
 
 def already_voted(user_id: int, post_id: int) -> str:
     return f"user {user_id} has already voted on post {post_id}"
+
+
+def already_reported(post_id: int) -> str:
+    return f"You have already reported post {post_id}"
+
+
+def no_reports(post_id: int) -> str:
+    return f"post with id: {post_id} has no reports"
+
+
+def no_account_with_email(email: str) -> str:
+    return f"No account with email: {email}"

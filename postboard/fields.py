@@ -8,7 +8,7 @@ from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 from pydantic_core import PydanticCustomError
 
-from postboard.patterns import NO_NUL, Published
+from postboard.patterns import NO_NUL, WHITE_SPACE, Published
 
 
 def _require_encodable(value: str) -> str:
@@ -27,8 +27,19 @@ def _reject_nul(value: str) -> str:
     return value
 
 
+_NOT_WHITE_SPACE = re.compile(f"[^{WHITE_SPACE}]")
+
+
+def _reject_blank(value: str) -> str:
+    if _NOT_WHITE_SPACE.search(value) is None:
+        raise ValueError("must contain a character that is not white space")
+    return value
+
+
 REQUIRE_ENCODABLE = AfterValidator(_require_encodable)
 REJECT_NUL = AfterValidator(_reject_nul)
+# Published as patterns.NOT_BLANK_NO_NUL, with REJECT_NUL.
+REJECT_BLANK = AfterValidator(_reject_blank)
 EncodableStr = Annotated[str, REQUIRE_ENCODABLE]
 # Lone surrogates are not in the pattern: JSON Schema strings are sequences of Unicode characters.
 StorableStr = Annotated[EncodableStr, REJECT_NUL, Published(NO_NUL)]

@@ -12,6 +12,9 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from postboard.orm import Base
 from postboard.reads import AnySelect
 
+# A search is matched literally: its wildcards are escaped with this character before it is bound.
+LIKE_ESCAPE = "/"
+
 
 class _OneOf(ColumnElement[bool]):
     """`column IN (subquery)`, for a subquery that selects a handful of values (a page's ids, say)."""
@@ -54,3 +57,13 @@ def insert_ignoring_duplicates(db: AsyncSession, model: type[Base]) -> Insert:
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
     statement: Insert = dialect.insert(model).on_conflict_do_nothing()
     return statement
+
+
+def like_literally(text: str) -> str:
+    """`text` as a LIKE pattern (escaped with LIKE_ESCAPE) that matches only itself: `%` and `_` are not
+    wildcards in a search."""
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )

@@ -22,10 +22,15 @@ async def get_database(request: Request) -> Database:
 AppDatabase = Annotated[Database, Depends(get_database)]
 
 
+def writes(request: Request) -> bool:
+    """Whether the request may write: its transaction is a writing one, and its writes are counted."""
+    return request.method not in ("GET", "HEAD")
+
+
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed after the route returns and before the response is sent."""
     database = app_database(request)
-    async with database.orm_session(writes=request.method not in ("GET", "HEAD")) as db, db.begin():
+    async with database.orm_session(writes=writes(request)) as db, db.begin():
         yield db
 
 

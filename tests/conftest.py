@@ -10,12 +10,14 @@ from fastapi import FastAPI
 
 from postboard.app import create_app
 from postboard.migrations import upgrade_to_head
+from postboard.users.models import Role
 from tests.helpers import (
     DEFAULT_PASSWORD,
     Account,
     MakeAccount,
     MakePost,
     fresh_email,
+    give_role,
     in_process_client,
     log_in,
     make_settings,
@@ -110,6 +112,15 @@ async def alice(make_account: MakeAccount) -> Account:
 @pytest.fixture
 async def bob(make_account: MakeAccount) -> Account:
     return await make_account("bob@example.com")
+
+
+@pytest.fixture
+async def admin(app: FastAPI, make_account: MakeAccount) -> Account:
+    """An account made an admin as `postboard set-role` makes one, after it logged in: the role is read
+    at each request, never from the token."""
+    account = await make_account("admin@example.com")
+    await give_role(app, account.email, Role.ADMIN)
+    return account
 
 
 @pytest.fixture

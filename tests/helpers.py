@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, func, select, text
 from postboard.app import create_app
 from postboard.config import Settings
 from postboard.models import Base
-from postboard.users.models import User
+from postboard.moderation.service import set_role
+from postboard.users.models import Role, User
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
 DEFAULT_PASSWORD = "correct horse battery"
@@ -266,6 +267,31 @@ async def votes_on(client: httpx.AsyncClient, viewer: Account, post_id: object) 
     assert response.status_code == 200, response.text
     votes: int = response.json()["votes"]
     return votes
+
+
+# --- moderation ----------------------------------------------------------------------------------------
+
+ADMINS_ONLY = {"detail": "Admins only"}
+ACCOUNT_SUSPENDED = {"detail": "Account suspended"}
+A_REASON = {"reason": "Spam, reported three times"}
+
+
+async def give_role(app: FastAPI, email: str, role: Role) -> None:
+    """What `postboard set-role` does, on the app's database."""
+    async with app.state.database.orm_session(writes=True) as db, db.begin():
+        await set_role(db, email, role)
+
+
+async def suspend(client: httpx.AsyncClient, admin: Account, account_id: object) -> httpx.Response:
+    return await client.post(f"/admin/users/{account_id}/suspend", json=A_REASON, headers=admin.headers)
+
+
+async def reinstate(client: httpx.AsyncClient, admin: Account, account_id: object) -> httpx.Response:
+    return await client.post(f"/admin/users/{account_id}/reinstate", json=A_REASON, headers=admin.headers)
+
+
+async def report(client: httpx.AsyncClient, reporter: Account, post_id: object) -> httpx.Response:
+    return await client.post(f"/posts/{post_id}/report", json=A_REASON, headers=reporter.headers)
 
 
 # --- assertions -----------------------------------------------------------------------------------------

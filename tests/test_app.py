@@ -12,6 +12,7 @@ from postboard.accounts.router import router as accounts_router
 from postboard.app import create_app, root_router
 from postboard.auth.router import router as auth_router
 from postboard.health import health_router
+from postboard.moderation.router import admin_router, report_router
 from postboard.openapi_links import add_links
 from postboard.posts.router import router as posts_router
 from postboard.votes.router import router as votes_router
@@ -171,6 +172,8 @@ def test_the_routes_are_described_as_include_router_would_describe_them() -> Non
         auth_router,
         votes_router,
         email_router,
+        report_router,
+        admin_router,
         health_router,
     )
     for router in routers:

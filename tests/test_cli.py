@@ -231,3 +231,58 @@ def test_serve_names_the_database_and_whether_it_migrated(tmp_path: Path) -> Non
     assert log.index("applied 0001") < log.index("Database connection was successful!")
     with serving(tmp_path) as (_, log_path):
         assert "postboard: the SQLite database ./postboard.db is already up to date" in log_path.read_text()
+
+
+def test_create_user_admin_and_set_role(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'roles.db'}"
+    created = run_postboard(
+        ["create-user", "--admin", "Root@Example.com"],
+        tmp_path,
+        stdin="a long password\n",
+        DATABASE_URL=database_url,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "<root@example.com>, an admin, in the SQLite database" in created.stdout
+    member = run_postboard(
+        ["create-user", "mod@example.com"], tmp_path, stdin="a long password\n", DATABASE_URL=database_url
+    )
+    assert member.returncode == 0, member.stderr
+
+    promoted = run_postboard(["set-role", "MOD@example.com", "admin"], tmp_path, DATABASE_URL=database_url)
+    assert (promoted.returncode, promoted.stdout.strip()) == (
+        0,
+        "postboard: <mod@example.com> is now an admin",
+    )
+    again = run_postboard(["set-role", "mod@example.com", "admin"], tmp_path, DATABASE_URL=database_url)
+    assert again.stdout.strip() == "postboard: <mod@example.com> was already an admin"
+
+    with serving(tmp_path, DATABASE_URL=database_url) as (client, _):
+        login = client.post("/login", data={"username": "mod@example.com", "password": "a long password"})
+        headers = bearer(login.json()["access_token"])
+        assert client.get("/users/me", headers=headers).json()["role"] == "admin"
+        log = client.get("/admin/audit-log", headers=headers).json()
+        # Two changes of role (the one that changed nothing is not one), each by the command line.
+        assert [(entry["action"], entry["target"], entry["actor_id"]) for entry in log] == [
+            ("set_role", "mod@example.com", None),
+            ("set_role", "root@example.com", None),
+        ]
+
+        demoted = run_postboard(
+            ["set-role", "mod@example.com", "member"], tmp_path, DATABASE_URL=database_url
+        )
+        assert demoted.returncode == 0, demoted.stderr
+        # The token it held says nothing of the role: the next request sees the new one.
+        refused = client.get("/admin/audit-log", headers=headers)
+        assert (refused.status_code, refused.json()) == (403, {"detail": "Admins only"})
+
+
+def test_set_role_of_an_unknown_email_says_so(tmp_path: Path) -> None:
+    result = run_postboard(["set-role", "nobody@example.com", "admin"], tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "postboard: error: No account with email: nobody@example.com"
+
+
+def test_set_role_takes_only_the_two_roles(tmp_path: Path) -> None:
+    result = run_postboard(["set-role", "ada@example.com", "owner"], tmp_path)
+    assert result.returncode == 2
+    assert "invalid choice: 'owner' (choose from 'member', 'admin')" in result.stderr

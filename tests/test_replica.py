@@ -142,6 +142,24 @@ async def test_each_write_is_counted_on_the_session_it_is_made_through(
     assert await count_rows(app, LoginSession, *counted) == 1
 
 
+async def test_an_admins_deletion_is_in_their_next_read_and_their_reads_count_nothing(
+    app: FastAPI, cluster: PrimaryAndReplica, client: httpx.AsyncClient, admin: Account, make_post: MakePost
+) -> None:
+    await make_post(admin, title="kept")
+    doomed = await make_post(admin, title="doomed")
+    for path in ("/admin/users", "/admin/reports", "/admin/audit-log"):
+        assert (await client.get(path, headers=admin.headers)).status_code == 200, path
+    uncounted = (LoginSession.user_id == admin.id, LoginSession.write_count == 2)  # the two posts
+    assert await count_rows(app, LoginSession, *uncounted) == 1
+
+    async with replay_paused(cluster):
+        deleted = await client.request(
+            "DELETE", f"/admin/posts/{doomed['id']}", json={"reason": "spam"}, headers=admin.headers
+        )
+        assert deleted.status_code == 204, deleted.text
+        assert await listed_titles(client, admin) == ["kept"]
+
+
 async def _replica_session_count(cluster: PrimaryAndReplica, user_id: int) -> int:
     connection = await asyncpg.connect(cluster.replica_url)
     try:

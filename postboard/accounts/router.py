@@ -21,7 +21,7 @@ from postboard.routing import CollectionRouter, small_body
 from postboard.users.models import User
 from postboard.users.schemas import (
     AccountDeletion,
-    AccountOut,
+    MeOut,
     PasswordChange,
     UserCreate,
     UserOut,
@@ -60,9 +60,10 @@ async def create_user(
     return await service.register(database, hasher, throttle, mails, new_user, address)
 
 
-@router.get("/me", response_model=AccountOut, responses=responses(Unauthorized))
+@router.get("/me", response_model=MeOut, responses=responses(Unauthorized))
 async def get_me(as_caller: AsCaller) -> dict[str, Any]:
-    """The account the bearer token belongs to, with whether its email is verified."""
+    """The account the bearer token belongs to, with its role (member or admin) and whether its email is
+    verified."""
     return await service.get_caller_account(as_caller)
 
 
@@ -73,7 +74,7 @@ async def get_password_check(hasher: Hasher, throttle: Throttling, address: Clie
 CallerPasswordCheck = Annotated[PasswordCheck, Depends(get_password_check)]
 
 
-@router.patch("/me", response_model=AccountOut, responses=responses(*_PASSWORD_CHECKED, Conflict, body=True))
+@router.patch("/me", response_model=MeOut, responses=responses(*_PASSWORD_CHECKED, Conflict, body=True))
 async def update_me(
     change: UserUpdate, as_caller: AsCaller, check: CallerPasswordCheck, rules: AppEmailRules
 ) -> User:

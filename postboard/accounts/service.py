@@ -36,7 +36,7 @@ from postboard.errors import (
 )
 from postboard.orm import is_storable_id
 from postboard.reads import Row
-from postboard.users.models import User
+from postboard.users.models import Role, User
 from postboard.users.rows import add_user, change_email, lock_user
 from postboard.users.schemas import PasswordChange, UserCreate, UserUpdate
 
@@ -80,25 +80,34 @@ def _user_out(row: Row) -> dict[str, Any]:
     return {"id": row["id"], "email": row["email"], "created_at": row["created_at"]}
 
 
-_ACCOUNT_READ = caller_read(
-    select(User.id, User.email, User.created_at, User.email_verified_at, User.pending_email).where(
+# The caller's own account also shows its role, whether its email is verified, and an email change that
+# waits for its verification.
+_CALLER_ACCOUNT_READ = caller_read(
+    select(User.id, User.email, User.created_at, User.role, User.email_verified_at, User.pending_email).where(
         User.id == caller_id()
     )
 )
 
 
 async def get_caller_account(as_caller: CallerReads) -> dict[str, Any]:
-    """The caller's account, with what only its owner sees: whether the email is verified, and an email
-    change that waits for its verification."""
-    rows = await as_caller.fetch(_ACCOUNT_READ)
+    rows = await as_caller.fetch(_CALLER_ACCOUNT_READ)
     if not rows:  # the account was deleted between the two looks that read_as takes
         raise Unauthorized(INVALID_TOKEN)
     row = rows[0]
     return {
         **_user_out(row),
+        "role": row["role"],
         "email_verified": row["email_verified_at"] is not None,
         "pending_email": row["pending_email"],
     }
+
+
+_ROLE_READ = select(User.role).where(User.id == bindparam("account_id", type_=Integer))
+
+
+async def is_admin(database: Database, user_id: int) -> bool:
+    rows = await database.fetch(_ROLE_READ, account_id=user_id)
+    return bool(rows) and rows[0]["role"] == Role.ADMIN
 
 
 _VERIFICATION_STATE = select(User.email_verified_at, User.pending_email).where(

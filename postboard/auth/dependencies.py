@@ -29,16 +29,18 @@ from postboard.auth.service import count_write
 from postboard.auth.throttling import AddressBudget, Throttle, address_budget_of
 from postboard.auth.tokens import Caller, TokenConfig, TokenVerifier
 from postboard.errors import (
+    ADMINS_ONLY,
     INVALID_TOKEN,
     NOT_AUTHENTICATED,
     EmailUnverified,
+    Forbidden,
     TooManyRequests,
     Unauthorized,
 )
 from postboard.metrics import AuthCounters
 from postboard.orm import is_storable_id
-from postboard.request_db import Db, app_database
-from postboard.users.models import User
+from postboard.request_db import Db, app_database, writes
+from postboard.users.models import Role, User
 
 # Where AuthenticatedRoute leaves the caller it verified, in the request's ASGI scope.
 _CALLER_KEY = "postboard.caller"
@@ -137,7 +139,7 @@ async def user_in_live_login_session(db: AsyncSession, caller: Caller) -> User:
     return user
 
 
-async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
+async def get_current_user(request: Request, as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
     """The caller's user, if their login session is alive: logout, a password change, refresh-token reuse
     and account deletion delete it, and every worker sees that in the same query that loads the user.
 
@@ -149,7 +151,7 @@ async def get_current_user(as_caller: AsCaller, db: Db) -> AsyncIterator[User]:
     caller = as_caller.caller
     user = await user_in_live_login_session(db, caller)
     yield user
-    if as_caller.database.has_replica:
+    if as_caller.database.has_replica and writes(request):  # a GET (an admin's read) wrote nothing
         await count_write(db, caller.login_session_id)
 
 
@@ -170,6 +172,17 @@ async def get_posting_user(request: Request, user: CurrentUser) -> User:
 
 
 PostingUser = Annotated[User, Depends(get_posting_user, scope="function")]
+
+
+async def get_current_admin(user: CurrentUser) -> User:
+    """The caller's user if an admin, else 403. The role is read with the user at every request, never
+    carried in the token: an admin who is made a member is refused from their next request on."""
+    if user.role != Role.ADMIN:
+        raise Forbidden(ADMINS_ONLY)
+    return user
+
+
+CurrentAdmin = Annotated[User, Depends(get_current_admin)]
 
 
 def _needs_authentication(dependant: Dependant) -> bool:

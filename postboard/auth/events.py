@@ -9,6 +9,7 @@ logger = logging.getLogger("postboard.auth")
 class AuthEvent(StrEnum):
     LOGIN_SUCCEEDED = "login_succeeded"
     LOGIN_FAILED = "login_failed"
+    LOGIN_SUSPENDED = "login_suspended"
     THROTTLED = "throttled"
     LOGOUT = "logout"
     REFRESHED = "refreshed"

@@ -22,6 +22,7 @@ from postboard.auth.tokens import (
 )
 from postboard.db import Database
 from postboard.errors import (
+    ACCOUNT_SUSPENDED,
     INVALID_CREDENTIALS,
     INVALID_REFRESH_TOKEN,
     Forbidden,
@@ -36,7 +37,9 @@ from postboard.users.models import User
 # What a login needs of an account, read outside any transaction (the fast read path).
 _ACCOUNT_BY_EMAIL = select(User.id, User.password_hash).where(User.email == bindparam("email"))
 # A login session's start, in statements built once: building them costs more than running them.
-_LOCKED_PASSWORD_HASH = select(User.password_hash).where(User.id == bindparam("user_id")).with_for_update()
+_LOCKED_ACCOUNT = (
+    select(User.password_hash, User.suspended_at).where(User.id == bindparam("user_id")).with_for_update()
+)
 _UPGRADE_PASSWORD_HASH = (
     update(User).where(User.id == bindparam("user_id")).values(password_hash=bindparam("new_hash"))
 )
@@ -72,8 +75,14 @@ async def log_in(
     verdict = await check_password(hasher, admission, address, user_id, password_hash, credentials.password)
     if user_id is None or password_hash is None or not verdict.matches:
         raise Forbidden(INVALID_CREDENTIALS)
-    async with database.engine.begin() as connection:
-        token = await _start_login_session(connection, token_config, user_id, password_hash, verdict.new_hash)
+    try:
+        async with database.engine.begin() as connection:
+            token = await _start_login_session(
+                connection, token_config, user_id, password_hash, verdict.new_hash
+            )
+    except Forbidden:  # suspended: told only to those who know the password
+        log_auth_event(AuthEvent.LOGIN_SUSPENDED, address, user_id)
+        raise
     if token is None:  # the password changed while this one was being checked
         log_auth_event(AuthEvent.LOGIN_FAILED, address, user_id)
         raise Forbidden(INVALID_CREDENTIALS)
@@ -108,10 +117,15 @@ async def _start_login_session(
     verified_hash: str,
     new_hash: str | None,
 ) -> Token | None:
-    """A new login session for the user, if the hash that was verified is still theirs. Core statements
-    rather than the ORM: less Python per statement, on the event loop that every request shares."""
-    if await connection.scalar(_LOCKED_PASSWORD_HASH, {"user_id": user_id}) != verified_hash:
+    """A new login session for the user, if the hash that was verified is still theirs; 403 if the account
+    is suspended, checked under the row lock that a suspension takes too, so that a suspension racing the
+    login cannot leave it a live login session. Core statements rather than the ORM: less Python per
+    statement, on the event loop that every request shares."""
+    account = (await connection.execute(_LOCKED_ACCOUNT, {"user_id": user_id})).one_or_none()
+    if account is None or account.password_hash != verified_hash:
         return None
+    if account.suspended_at is not None:
+        raise Forbidden(ACCOUNT_SUSPENDED)
     if new_hash is not None:  # made with older parameters or by bcrypt: upgraded now
         await connection.execute(_UPGRADE_PASSWORD_HASH, {"user_id": user_id, "new_hash": new_hash})
     now = utc_now()

@@ -1,26 +1,16 @@
-import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from postboard.fields import StorableStr, Timestamp
-from postboard.patterns import NOT_BLANK_NO_NUL, WHITE_SPACE, Published
+from postboard.fields import REJECT_BLANK, StorableStr, Timestamp
+from postboard.patterns import NOT_BLANK_NO_NUL, Published
 from postboard.posts.models import CONTENT_MAX_LENGTH, TITLE_MAX_LENGTH
 from postboard.users.schemas import UserOut
-
-_NOT_WHITE_SPACE = re.compile(f"[^{WHITE_SPACE}]")
-
-
-def _reject_blank(title: str) -> str:
-    if _NOT_WHITE_SPACE.search(title) is None:
-        raise ValueError("must contain a character that is not white space")
-    return title
-
 
 Title = Annotated[
     StorableStr,
     Field(min_length=1, max_length=TITLE_MAX_LENGTH),
-    AfterValidator(_reject_blank),
+    REJECT_BLANK,
     Published(NOT_BLANK_NO_NUL),
 ]
 Content = Annotated[StorableStr, Field(max_length=CONTENT_MAX_LENGTH)]

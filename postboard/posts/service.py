@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, bindparam, exists, or_, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Integer, and_, bindparam, exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from postboard.auth.reads import CallerRead, CallerReads, caller_id, caller_read
 from postboard.errors import NOT_OWNER, Forbidden, NotFound, post_not_found_for_read, post_not_found_for_write
@@ -15,9 +15,9 @@ from postboard.orm import UTCDateTime, is_storable_id
 from postboard.posts.cursors import PageCursor
 from postboard.posts.models import PostRow
 from postboard.posts.schemas import PostCreate
-from postboard.queries import one_of
+from postboard.queries import LIKE_ESCAPE, like_literally, one_of
 from postboard.reads import Row
-from postboard.users.models import User
+from postboard.users.models import Role, User
 from postboard.votes.models import Vote
 
 # A read post as the API shows it (PostOut): the post, its owner and its vote count, in one row.
@@ -35,13 +35,22 @@ _POST_COLUMNS = (
 # Whether the caller has voted on the post: the web app's pages show it, the API's answers do not.
 _CALLER_VOTED = exists().where(Vote.post_id == PostRow.id, Vote.user_id == caller_id()).label("caller_voted")
 _NEWEST_FIRST = (PostRow.created_at.desc(), PostRow.id.desc())
-# `search` is matched literally: its wildcards are escaped with this character before it is bound.
-_LIKE_ESCAPE = "/"
+# Aliases: the statements that filter with them also join the posts' owners.
+_SUSPENDED, _VIEWER = aliased(User), aliased(User)
+_SUSPENDED_ACCOUNTS = select(_SUSPENDED.id).where(_SUSPENDED.suspended_at.is_not(None))
 
 
 def visible_to(user_id: Any) -> ColumnElement[bool]:
-    """Every published post, and the user's own drafts: others' drafts do not exist for them."""
-    return or_(PostRow.published, PostRow.owner_id == user_id)
+    """Every published post, and the user's own drafts: others' drafts do not exist for them. Posts of
+    suspended accounts are hidden from all but admins.
+
+    Both subqueries are uncorrelated, so the database runs each once per statement (the few suspended
+    accounts come off a partial index), not once per post: the listing stays as fast as without them."""
+    viewer_is_admin = exists().where(_VIEWER.id == user_id, _VIEWER.role == Role.ADMIN.value)
+    return and_(
+        or_(PostRow.published, PostRow.owner_id == user_id),
+        or_(viewer_is_admin, PostRow.owner_id.not_in(_SUSPENDED_ACCOUNTS)),
+    )
 
 
 def _post_out(row: Row, with_caller_vote: bool = False) -> dict[str, Any]:
@@ -82,7 +91,7 @@ def listing_read(searching: bool, after_cursor: bool, with_caller_vote: bool = F
         .offset(bindparam("skip", type_=BigInteger))
     )
     if searching:
-        page = page.where(PostRow.title.icontains(bindparam("search"), escape=_LIKE_ESCAPE))
+        page = page.where(PostRow.title.icontains(bindparam("search"), escape=LIKE_ESCAPE))
     if after_cursor:
         cursor = (bindparam("cursor_created_at", type_=UTCDateTime()), bindparam("cursor_id", type_=Integer))
         page = page.where(tuple_(PostRow.created_at, PostRow.id) < tuple_(*cursor))
@@ -92,15 +101,6 @@ def listing_read(searching: bool, after_cursor: bool, with_caller_vote: bool = F
         .join(User, User.id == PostRow.owner_id)
         .where(one_of(PostRow.id.expression, page))
         .order_by(*_NEWEST_FIRST)
-    )
-
-
-def _literally(text: str) -> str:
-    """`text` as a LIKE pattern that matches only itself: `%` and `_` are not wildcards in a search."""
-    return (
-        text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
-        .replace("%", _LIKE_ESCAPE + "%")
-        .replace("_", _LIKE_ESCAPE + "_")
     )
 
 
@@ -117,7 +117,7 @@ async def list_posts(
     `with_caller_vote`: each post also says (`voted`) whether the caller has voted on it."""
     parameters: dict[str, Any] = {"limit": limit, "skip": skip}
     if search:
-        parameters["search"] = _literally(search)
+        parameters["search"] = like_literally(search)
     if before is not None:
         parameters.update(cursor_created_at=before.created_at, cursor_id=before.post_id)
     read = listing_read(bool(search), before is not None, with_caller_vote)

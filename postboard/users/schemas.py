@@ -6,7 +6,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from postboard.fields import REJECT_NUL, REQUIRE_ENCODABLE, EncodableStr, Timestamp
 from postboard.patterns import Published, not_under_domains
 from postboard.users.emails import normalize_email
-from postboard.users.models import EMAIL_MAX_LENGTH
+from postboard.users.models import EMAIL_MAX_LENGTH, Role
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256
@@ -60,9 +60,10 @@ class UserOut(BaseModel):
     created_at: Timestamp
 
 
-class AccountOut(UserOut):
+class MeOut(UserOut):
     """The caller's own account: what only its owner sees besides what everyone does."""
 
+    role: Role
     email_verified: bool = Field(description="Whether a mailed link proved the address to be the owner's")
     pending_email: str | None = Field(
         json_schema_extra={"format": "email"},

@@ -21,6 +21,12 @@ NOTICES = {
     "password-reset": "Your password was reset, and every session ended: log in with the new one.",
     "password-changed": "Your password was changed, and every session ended: log in with the new one.",
     "account-deleted": "Your account was deleted, with its posts and votes.",
+    "post-removed": "The post was deleted.",
+    "reports-dismissed": "The post's reports were dismissed.",
+    "suspended": "The account was suspended: its sessions ended and its posts are hidden.",
+    "reinstated": "The account was reinstated.",
+    "reported": "Thank you: the admins will look at your report.",
+    "already-reported": "You have reported this post already.",
 }
 
 

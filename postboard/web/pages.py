@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from postboard.headers import WEB_PREFIX
+from postboard.moderation.models import REASON_MAX_LENGTH
 
 TEMPLATES_DIRECTORY = Path(__file__).parent / "templates"
 STATIC_DIRECTORY = Path(__file__).parent / "static"
@@ -32,7 +33,7 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 _environment.filters["when"] = _when
-_environment.globals.update(web=WEB_PREFIX, static=STATIC_URL)
+_environment.globals.update(web=WEB_PREFIX, static=STATIC_URL, reason_max=REASON_MAX_LENGTH)
 
 
 def render(template: str, status_code: int = status.HTTP_200_OK, **context: Any) -> HTMLResponse:

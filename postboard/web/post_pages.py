@@ -19,6 +19,8 @@ from postboard.errors import (
 )
 from postboard.fields import PathId
 from postboard.headers import WEB_PREFIX
+from postboard.moderation import service as moderation_service
+from postboard.moderation.schemas import ReasonIn
 from postboard.posts import service as posts_service
 from postboard.posts.models import CONTENT_MAX_LENGTH, TITLE_MAX_LENGTH
 from postboard.posts.router import SearchText
@@ -108,9 +110,9 @@ async def create_post(request: Request, session: SignedIn) -> Response:
 
 
 @router.get("/posts/{id}")
-async def post_page(request: Request, session: SignedIn, id: PathId) -> Response:
+async def post_page(request: Request, session: SignedIn, id: PathId, notice: str = "") -> Response:
     post = await posts_service.get_post(reads_for(request, session), id, with_caller_vote=True)
-    return render("post.html", session=session, item=post)
+    return render("post.html", session=session, item=post, notice=NOTICES.get(notice), errors=[])
 
 
 async def _own_post(request: Request, session: WebSession, post_id: int) -> dict[str, Any]:
@@ -155,6 +157,30 @@ async def delete_post(request: Request, session: SignedIn, id: PathId) -> Respon
     async with signed_in_write(request, session) as (db, user):
         await posts_service.delete_post(db, user, id)
     return redirect(f"{WEB_PREFIX}/?notice=deleted")
+
+
+@router.post("/posts/{id}/report")
+async def report_post(request: Request, session: SignedIn, id: PathId) -> Response:
+    """Reports the post to the admins, as `POST /posts/{id}/report` does; back to its page, which says so."""
+    fields = await read_session_form(request, session)
+    try:
+        report = ReasonIn(reason=fields.get("reason", ""))
+        async with signed_in_write(request, session) as (db, user):
+            await moderation_service.report_post(db, user, id, report.reason)
+    except ValidationError as error:
+        post = await posts_service.get_post(reads_for(request, session), id, with_caller_vote=True)
+        errors = problems(error, {"reason": "Reason"})
+        return render(
+            "post.html",
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            session=session,
+            item=post,
+            errors=errors,
+            notice=None,
+        )
+    except Conflict:
+        return redirect(f"{_post_page(id)}?notice=already-reported")
+    return redirect(f"{_post_page(id)}?notice=reported")
 
 
 @router.post("/posts/{id}/vote")

@@ -59,8 +59,10 @@ def mark_unverified(request: Request, response: Response, unverified: bool) -> N
 
 
 def sign_out(request: Request, response: Response) -> None:
-    """The browser's session cookie and its banner's, cleared."""
-    clear_cookie(request, response, cookies_of(request).session)
+    """The browser's session cookie cleared, and the admin link's and the banner's with it."""
+    cookies = cookies_of(request)
+    clear_cookie(request, response, cookies.session)
+    clear_cookie(request, response, cookies.admin)
     mark_unverified(request, response, unverified=False)
 
 
@@ -73,7 +75,12 @@ async def get_web_session(request: Request) -> WebSession:
         raise NotSignedIn
     record_user_id(request.scope, caller.user_id)
     cookies = cookies_of(request)
-    return WebSession(caller, signer.session_csrf_token(caller), cookies.unverified in request.cookies)
+    return WebSession(
+        caller,
+        signer.session_csrf_token(caller),
+        shows_admin_link=signer.shows_admin_link(caller, request.cookies.get(cookies.admin)),
+        unverified=cookies.unverified in request.cookies,
+    )
 
 
 SignedIn = Annotated[WebSession, Depends(get_web_session)]

@@ -86,16 +86,20 @@ async def log_in(
 
 
 async def _logged_in(request: Request, token: Token, token_config: TokenConfig, location: str) -> Response:
-    """Off to `location` with the session cookie naming the login session that `token` belongs to (and the
-    banner's, if the account's email awaits verification)."""
+    """Off to `location` with the session cookie naming the login session that `token` belongs to, for an
+    admin the cookie that shows the Admin link, and the banner's if the email awaits verification."""
     verifier: TokenVerifier = request.app.state.token_verifier
     claims = verifier.verify(token.access_token)
     assert claims is not None  # issued just now with our key
     response = redirect(location)
-    cookies = cookies_of(request)
-    session_cookie = cookie_signer(request).session_cookie(Caller(claims.user_id, claims.login_session_id))
+    cookies, signer = cookies_of(request), cookie_signer(request)
+    caller = Caller(claims.user_id, claims.login_session_id)
     max_age = int(token_config.login_session_lifetime.total_seconds())
-    set_cookie(request, response, cookies.session, session_cookie, max_age)
+    set_cookie(request, response, cookies.session, signer.session_cookie(caller), max_age)
+    if await accounts_service.is_admin(app_database(request), caller.user_id):
+        set_cookie(request, response, cookies.admin, signer.admin_cookie(caller), max_age)
+    else:
+        clear_cookie(request, response, cookies.admin)
     clear_cookie(request, response, cookies.form)
     awaiting = await accounts_service.email_awaits_verification(app_database(request), claims.user_id)
     mark_unverified(request, response, awaiting)

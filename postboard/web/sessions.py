@@ -20,6 +20,9 @@ SESSION_COOKIE = "postboard_session"
 # Before a login there is no session to tie a form's CSRF token to: this random cookie stands in for it
 # (a double submit, with the field an HMAC of the cookie rather than its copy).
 FORM_COOKIE = "postboard_form"
+# Set at an admin's login, for their login session: the pages then show the Admin link. Only a hint for
+# the navigation: every admin page and action reads the role from the database.
+ADMIN_COOKIE = "postboard_admin"
 # Set while the signed-in account's email awaits verification, so that pages show the banner without a
 # query of their own (the feed stays one statement). Login, the account page, verifying, a refused resend
 # and the ways of signing out set or clear it; it says nothing that is not the browser's own business.
@@ -40,12 +43,19 @@ class WebCookies:
     secure: bool
     session: str
     form: str
+    admin: str
     unverified: str
 
 
 def web_cookies(secure: bool) -> WebCookies:
     prefix = _HOST_ONLY_PREFIX if secure else ""
-    return WebCookies(secure, prefix + SESSION_COOKIE, prefix + FORM_COOKIE, prefix + UNVERIFIED_COOKIE)
+    return WebCookies(
+        secure,
+        prefix + SESSION_COOKIE,
+        prefix + FORM_COOKIE,
+        prefix + ADMIN_COOKIE,
+        prefix + UNVERIFIED_COOKIE,
+    )
 
 
 class NotSignedIn(Exception):
@@ -58,11 +68,13 @@ class CsrfRefused(Exception):
 
 @dataclass(frozen=True)
 class WebSession:
-    """A signed-in browser: whom the cookie names, the CSRF token of its forms, and, on the pages it
-    shows, whether its email awaits verification (the banner's)."""
+    """A signed-in browser: whom the cookie names, the CSRF token of its forms, whether it logged in as an
+    admin (which shows the Admin link; what an admin may do is the database's to say), and, on the pages
+    it shows, whether its email awaits verification (the banner's)."""
 
     caller: Caller
     csrf_token: str
+    shows_admin_link: bool = False
     unverified: bool = False
 
 
@@ -73,6 +85,7 @@ class CookieSigner:
     def __init__(self, secret_key: str) -> None:
         self._session_key = _derive(secret_key, b"postboard web session cookie")
         self._csrf_key = _derive(secret_key, b"postboard web csrf")
+        self._admin_key = _derive(secret_key, b"postboard web admin link")
 
     def session_cookie(self, caller: Caller) -> str:
         payload = f"{caller.user_id}.{caller.login_session_id}"
@@ -89,6 +102,15 @@ class CookieSigner:
         if not user_id.isdigit() or not user_id.isascii() or not is_storable_id(int(user_id)):
             return None
         return Caller(int(user_id), login_session_id)
+
+    def admin_cookie(self, caller: Caller) -> str:
+        return _mac(self._admin_key, caller.login_session_id)
+
+    def shows_admin_link(self, caller: Caller, cookie: str | None) -> bool:
+        """Whether `cookie` was set at this login session's start, by the login of an admin."""
+        return cookie is not None and hmac.compare_digest(
+            self.admin_cookie(caller).encode(), cookie.encode("utf-8", "surrogatepass")
+        )
 
     def session_csrf_token(self, caller: Caller) -> str:
         return _mac(self._csrf_key, f"session.{caller.login_session_id}")

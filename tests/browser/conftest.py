@@ -26,10 +26,12 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     workdir: Path = tmp_path_factory.mktemp(f"web-{request.param}")
     if request.param == "sqlite":
         with serving(workdir, **SERVER_SETTINGS) as (client, _):
-            yield Server("sqlite", client)
+            yield Server("sqlite", client, workdir, SERVER_SETTINGS)
         return
-    with new_postgres_database() as url, serving(workdir, DATABASE_URL=url, **SERVER_SETTINGS) as (client, _):
-        yield Server("postgresql", client)
+    with new_postgres_database() as url:
+        settings = {"DATABASE_URL": url, **SERVER_SETTINGS}
+        with serving(workdir, **settings) as (client, _):
+            yield Server("postgresql", client, workdir, settings)
 
 
 @pytest.fixture(scope="session")

@@ -40,13 +40,12 @@ def server(
     settings = {**SERVER_SETTINGS, **smtp.environment(), "PUBLIC_URL": f"http://127.0.0.1:{port}"}
     if request.param == "sqlite":
         with serving_on(port, workdir, **settings) as (client, _):
-            yield Server("sqlite", client)
+            yield Server("sqlite", client, workdir, settings)
         return
-    with (
-        new_postgres_database() as url,
-        serving_on(port, workdir, DATABASE_URL=url, **settings) as (client, _),
-    ):
-        yield Server("postgresql", client)
+    with new_postgres_database() as url:
+        settings = {"DATABASE_URL": url, **settings}
+        with serving_on(port, workdir, **settings) as (client, _):
+            yield Server("postgresql", client, workdir, settings)
 
 
 def new_email(name: str) -> str:

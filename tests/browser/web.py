@@ -2,6 +2,7 @@
 Every form is sent by clicking its button, as a person would, and waits for the next page."""
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -12,6 +13,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from tests.browser.driver import wait_for, wait_for_text, waiting
 from tests.helpers import DEFAULT_PASSWORD
+from tests.live_server import run_postboard
 
 WEB = "/web"
 
@@ -20,10 +22,17 @@ WEB = "/web"
 class Server:
     database: str  # "sqlite" or "postgresql"
     client: httpx.Client  # for the API, and to set up what a test does not do through the pages
+    workdir: Path  # where it was started
+    settings: dict[str, str]  # what it was started with
 
     @property
     def base_url(self) -> str:
         return str(self.client.base_url).rstrip("/")
+
+    def set_role(self, email: str, role: str) -> None:
+        """`postboard set-role`, as an operator runs it beside the server."""
+        result = run_postboard(["set-role", email, role], self.workdir, **self.settings)
+        assert result.returncode == 0, result.stderr
 
 
 @dataclass

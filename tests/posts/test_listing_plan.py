@@ -44,8 +44,9 @@ async def test_the_listings_generic_plan_never_scans_the_posts_table(postgresql_
             compiled = statement.compile(dialect=database.engine.dialect)
             values = {"user_id": owner, "limit": 10, "skip": 0, "login_session_id": "s", "now": None}
             values |= {"cursor_created_at": None, "cursor_id": 1}
+            arguments = {**compiled.params, **values}  # the statement's own literals, and the parameters
             plan = await generic_plan(
-                postgresql_url, compiled.string, *(values[name] for name in compiled.positiontup or ())
+                postgresql_url, compiled.string, *(arguments[name] for name in compiled.positiontup or ())
             )
 
             assert "Seq Scan on posts" not in plan, plan

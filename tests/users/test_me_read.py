@@ -1,7 +1,9 @@
 """Contract "Account": reading it, GET /users/me."""
 
 import httpx
+from fastapi import FastAPI
 
+from postboard.users.models import Role
 from tests.helpers import (
     DEFAULT_PASSWORD,
     INVALID_TOKEN,
@@ -10,6 +12,7 @@ from tests.helpers import (
     bearer,
     fresh_email,
     get_me,
+    give_role,
     log_in,
 )
 
@@ -24,7 +27,8 @@ async def test_me_answers_the_callers_user_out(client: httpx.AsyncClient, bob: A
 
     assert response.status_code == 200, response.text
     # id, email and created_at exactly as registration answered them; what only the owner sees; nothing else.
-    assert response.json() == {**registered.json(), "email_verified": False, "pending_email": None}
+    expected = {**registered.json(), "role": "member", "email_verified": False, "pending_email": None}
+    assert response.json() == expected
     assert DEFAULT_PASSWORD not in response.text
     assert "hash" not in response.text.lower()
     assert "argon2" not in response.text.lower()
@@ -38,7 +42,15 @@ async def test_me_is_not_read_as_a_user_id(client: httpx.AsyncClient, alice: Acc
     # Were "me" taken for /users/{id}, the answer would be 422 (not an integer).
     assert response.status_code == 200, response.text
     user_out = (await client.get(f"/users/{alice.id}", headers=alice.headers)).json()
-    assert {name: response.json()[name] for name in user_out} == user_out
+    assert response.json() == {**user_out, "role": "member", "email_verified": False, "pending_email": None}
+
+
+async def test_me_shows_the_role_as_the_database_has_it_now(
+    client: httpx.AsyncClient, app: FastAPI, alice: Account
+) -> None:
+    await give_role(app, alice.email, Role.ADMIN)  # after alice's token was issued
+
+    assert (await get_me(client, alice.headers)).json()["role"] == "admin"
 
 
 async def test_me_without_token_answers_401(client: httpx.AsyncClient, alice: Account) -> None:
