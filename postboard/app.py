@@ -13,6 +13,8 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from postboard.access_log import AccessLog
+from postboard.accounts.email_router import router as email_router
+from postboard.accounts.mails import account_mails
 from postboard.accounts.router import router as accounts_router
 from postboard.auth.passwords import PasswordHasher
 from postboard.auth.router import router as auth_router
@@ -174,8 +176,10 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     app.state.password_hasher = password_hasher
     app.state.throttle = throttle
     app.state.auth_counters = auth_counters
+    app.state.require_verified_email = settings.require_verified_email
     app.state.telemetry = telemetry
     app.state.mailer = mailer
+    app.state.account_mails = account_mails(settings, mailer)
     install_error_handlers(app)
     # The most requested first: FastAPI tries routes in order.
     install_routes(
@@ -186,6 +190,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
             accounts_router,
             auth_router,
             votes_router,
+            email_router,
             report_router,
             admin_router,
             health_router,

@@ -138,6 +138,16 @@ class Settings(BaseSettings):
     password_check_limit_per_session: RateLimits = "5/minute;100/hour"
     email_change_limit_per_account: RateLimits = "5/hour;20/day"
     refresh_limit_per_address: RateLimits = "30/minute;300/hour"
+    # Password reset links asked for (POST /password/forgot), per client address and per email (known or not).
+    password_reset_limit_per_address: RateLimits = "10/minute;50/hour"
+    password_reset_limit_per_account: RateLimits = "3/hour;10/day"
+    # New verification links asked for by a signed-in account.
+    verification_resend_limit_per_account: RateLimits = "3/hour;10/day"
+    # How long a mailed link works: a reset link is a key to the account, so it lives briefly.
+    password_reset_expire_minutes: int = Field(default=30, gt=0, le=24 * 60)
+    email_verification_expire_hours: int = Field(default=48, gt=0, le=24 * 30)
+    # Writing posts and voting need a verified email; an email change waits until the new one is verified.
+    require_verified_email: bool = False
     # Live login sessions an account may hold; a login past it ends the oldest.
     max_sessions_per_account: int = Field(default=100, gt=0, le=100_000)
     redis_url: str | None = None
@@ -237,6 +247,14 @@ class Settings(BaseSettings):
     @property
     def login_session_lifetime(self) -> timedelta:
         return timedelta(days=self.session_max_days)
+
+    @property
+    def password_reset_lifetime(self) -> timedelta:
+        return timedelta(minutes=self.password_reset_expire_minutes)
+
+    @property
+    def email_verification_lifetime(self) -> timedelta:
+        return timedelta(hours=self.email_verification_expire_hours)
 
     @property
     def is_production(self) -> bool:

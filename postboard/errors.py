@@ -24,6 +24,12 @@ class DomainError(Exception):
         return self.headers
 
 
+class InvalidLink(DomainError):
+    """A mailed link's token that is not (or no longer) good: made up, used, expired, or malformed."""
+
+    description = "Invalid, used or expired link token"
+
+
 class NotFound(DomainError):
     status_code = status.HTTP_404_NOT_FOUND
     description = "Not found"
@@ -32,6 +38,13 @@ class NotFound(DomainError):
 class Forbidden(DomainError):
     status_code = status.HTTP_403_FORBIDDEN
     description = "Forbidden"
+
+
+class EmailUnverified(Forbidden):
+    """A write that REQUIRE_VERIFIED_EMAIL keeps for accounts whose email is verified."""
+
+    def __init__(self) -> None:
+        super().__init__(EMAIL_NOT_VERIFIED)
 
 
 class Conflict(DomainError):
@@ -87,6 +100,13 @@ TOO_MANY_PASSWORD_FAILURES = "Too many wrong passwords on this login session, tr
 TOO_MANY_EMAIL_CHANGES = "Too many email changes on this account, try again later"
 TOO_MANY_REFRESH_FAILURES = "Too many invalid refresh tokens from this address, try again later"
 RATE_LIMITER_UNAVAILABLE = "The rate limiter is unavailable, try again shortly"
+TOO_MANY_PASSWORD_RESETS = "Too many password reset requests, try again later"
+TOO_MANY_VERIFICATION_MAILS = "Too many verification emails for this account, try again later"
+INVALID_ACCOUNT_TOKEN = "This link is invalid or has expired; ask for a new one"
+RESET_LINK_SENT = "If an account has this email, a link to reset its password is on its way"
+VERIFICATION_LINK_SENT = "A new verification link is on its way"
+NOTHING_TO_VERIFY = "The email address is already verified"
+EMAIL_NOT_VERIFIED = "Verify your email address first: follow the link we mailed you, or ask for a new one"
 ADMINS_ONLY = "Admins only"
 ACCOUNT_SUSPENDED = "Account suspended"
 CANNOT_SUSPEND_ONESELF = "You cannot suspend your own account"

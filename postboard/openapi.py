@@ -25,7 +25,10 @@ def responses(*errors: type[DomainError], body: bool = False) -> dict[int | str,
         if error.has_retry_after:
             documented[error.status_code]["headers"] = {"Retry-After": _RETRY_AFTER}
     if body:
-        documented[status.HTTP_400_BAD_REQUEST] = {"model": ErrorDetail, "description": "Undecodable body"}
+        undecodable = "Undecodable body"
+        if status.HTTP_400_BAD_REQUEST in documented:  # the route's own 400 too
+            undecodable = f"{documented[status.HTTP_400_BAD_REQUEST]['description']}, or an undecodable body"
+        documented[status.HTTP_400_BAD_REQUEST] = {"model": ErrorDetail, "description": undecodable}
         documented[status.HTTP_413_CONTENT_TOO_LARGE] = {
             "model": ErrorDetail,
             "description": "Body over the size limit",

@@ -104,7 +104,13 @@ class ServeProcess:
 def serve_process(cwd: Path, *args: str, **settings: str) -> Iterator[ServeProcess]:
     """`postboard serve` in the background, once it answers; stopped (SIGTERM) at the end unless it has
     exited, and its output then read for secrets."""
-    port = free_port()
+    with serve_process_on(free_port(), cwd, *args, **settings) as server:
+        yield server
+
+
+@contextmanager
+def serve_process_on(port: int, cwd: Path, *args: str, **settings: str) -> Iterator[ServeProcess]:
+    """`serve_process` on a port chosen beforehand (for settings that name it, such as PUBLIC_URL)."""
     log_path = cwd / f"serve-{port}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603 (our own command)
@@ -128,8 +134,15 @@ def serve_process(cwd: Path, *args: str, **settings: str) -> Iterator[ServeProce
 @contextmanager
 def serving(cwd: Path, *args: str, **settings: str) -> Iterator[tuple[httpx.Client, Path]]:
     """`postboard serve` in the background; yields a client for it and the file its output goes to."""
+    with serving_on(free_port(), cwd, *args, **settings) as served:
+        yield served
+
+
+@contextmanager
+def serving_on(port: int, cwd: Path, *args: str, **settings: str) -> Iterator[tuple[httpx.Client, Path]]:
+    """`serving` on a port chosen beforehand."""
     with (
-        serve_process(cwd, *args, **settings) as server,
+        serve_process_on(port, cwd, *args, **settings) as server,
         httpx.Client(base_url=server.base_url, timeout=10) as client,
     ):
         yield client, server.log_path

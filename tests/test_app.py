@@ -7,6 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from postboard.accounts.email_router import router as email_router
 from postboard.accounts.router import router as accounts_router
 from postboard.app import create_app, root_router
 from postboard.auth.router import router as auth_router
@@ -170,6 +171,7 @@ def test_the_routes_are_described_as_include_router_would_describe_them() -> Non
         accounts_router,
         auth_router,
         votes_router,
+        email_router,
         report_router,
         admin_router,
         health_router,

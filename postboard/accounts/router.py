@@ -3,6 +3,7 @@ from typing import Annotated, Any
 from fastapi import Depends, status
 
 from postboard.accounts import service
+from postboard.accounts.dependencies import AppAccountMails, AppEmailRules
 from postboard.accounts.service import PasswordCheck
 from postboard.auth.dependencies import (
     AsCaller,
@@ -15,7 +16,7 @@ from postboard.auth.throttling import AddressBudget, spends_address_budget
 from postboard.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unavailable
 from postboard.fields import PathId
 from postboard.openapi import responses
-from postboard.request_db import Db
+from postboard.request_db import AppDatabase
 from postboard.routing import CollectionRouter, small_body
 from postboard.users.models import User
 from postboard.users.schemas import (
@@ -43,19 +44,26 @@ _PASSWORD_CHECKED = (Unauthorized, Forbidden, TooManyRequests, Unavailable)
 @spends_address_budget(AddressBudget.REGISTRATIONS)
 @small_body
 async def create_user(
-    new_user: UserCreate, db: Db, hasher: Hasher, throttle: Throttling, address: ClientAddress
+    new_user: UserCreate,
+    database: AppDatabase,
+    hasher: Hasher,
+    throttle: Throttling,
+    mails: AppAccountMails,
+    address: ClientAddress,
 ) -> User:
-    """Registers an account. Emails are case-insensitive: one account per address in any letter case.
+    """Registers an account, and mails a link that verifies its address. Emails are case-insensitive: one
+    account per address in any letter case.
 
     Registrations are budgeted per client address; past the budget the answer is 429 with Retry-After,
     before the body is read.
     """
-    return await service.register(db, hasher, throttle, new_user, address)
+    return await service.register(database, hasher, throttle, mails, new_user, address)
 
 
 @router.get("/me", response_model=MeOut, responses=responses(Unauthorized))
 async def get_me(as_caller: AsCaller) -> dict[str, Any]:
-    """The account the bearer token belongs to, with its role (member or admin)."""
+    """The account the bearer token belongs to, with its role (member or admin) and whether its email is
+    verified."""
     return await service.get_caller_account(as_caller)
 
 
@@ -67,12 +75,17 @@ CallerPasswordCheck = Annotated[PasswordCheck, Depends(get_password_check)]
 
 
 @router.patch("/me", response_model=MeOut, responses=responses(*_PASSWORD_CHECKED, Conflict, body=True))
-async def update_me(change: UserUpdate, as_caller: AsCaller, check: CallerPasswordCheck) -> User:
+async def update_me(
+    change: UserUpdate, as_caller: AsCaller, check: CallerPasswordCheck, rules: AppEmailRules
+) -> User:
     """Changes the account's email; `current_password` must be the account's password (else 403).
 
+    A verification link goes to the new address. With REQUIRE_VERIFIED_EMAIL the change waits in
+    `pending_email` until that link is followed (the old address stays, and logs in); without, it takes
+    effect at once and the new address starts unverified, and the old address is told of the change.
     Email changes are budgeted per account (429 with Retry-After once spent), taken or refused.
     """
-    return await service.update_user(check, as_caller, change)
+    return await service.update_user(check, as_caller, change, rules)
 
 
 @router.put(

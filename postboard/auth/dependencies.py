@@ -32,6 +32,7 @@ from postboard.errors import (
     ADMINS_ONLY,
     INVALID_TOKEN,
     NOT_AUTHENTICATED,
+    EmailUnverified,
     Forbidden,
     TooManyRequests,
     Unauthorized,
@@ -156,6 +157,21 @@ async def get_current_user(request: Request, as_caller: AsCaller, db: Db) -> Asy
 
 # scope="function": the write is counted before the request's transaction commits.
 CurrentUser = Annotated[User, Depends(get_current_user, scope="function")]
+
+
+def check_may_post(request: Request, user: User) -> None:
+    """With REQUIRE_VERIFIED_EMAIL, writing posts and voting need a verified email (else 403)."""
+    if request.app.state.require_verified_email and user.email_verified_at is None:
+        raise EmailUnverified
+
+
+async def get_posting_user(request: Request, user: CurrentUser) -> User:
+    """The current user, if they may write posts and vote; checked on the row CurrentUser loaded already."""
+    check_may_post(request, user)
+    return user
+
+
+PostingUser = Annotated[User, Depends(get_posting_user, scope="function")]
 
 
 async def get_current_admin(user: CurrentUser) -> User:

@@ -15,6 +15,7 @@ class AuthEvent(StrEnum):
     REFRESHED = "refreshed"
     REFRESH_REUSE_DETECTED = "refresh_reuse_detected"
     PASSWORD_CHANGED = "password_changed"
+    PASSWORD_RESET = "password_reset"
     EMAIL_CHANGED = "email_changed"
     ACCOUNT_DELETED = "account_deleted"
 

@@ -1,5 +1,5 @@
-"""Throttling of password guesses, registrations, email changes and refresh-token guesses, counted by the
-`limits` library in memory or in Redis."""
+"""Throttling of password guesses, registrations, email changes, refresh-token guesses and mailed links,
+counted by the `limits` library in memory or in Redis."""
 
 import hashlib
 import math
@@ -21,8 +21,10 @@ from postboard.errors import (
     TOO_MANY_EMAIL_CHANGES,
     TOO_MANY_LOGIN_FAILURES,
     TOO_MANY_PASSWORD_FAILURES,
+    TOO_MANY_PASSWORD_RESETS,
     TOO_MANY_REFRESH_FAILURES,
     TOO_MANY_REGISTRATIONS,
+    TOO_MANY_VERIFICATION_MAILS,
     TooManyRequests,
 )
 from postboard.metrics import AuthCounters
@@ -45,6 +47,7 @@ class AddressBudget(Enum):
     FAILED_LOGINS = "login-address"
     REGISTRATIONS = "register-address"
     FAILED_REFRESHES = "refresh-address"
+    PASSWORD_RESETS = "password-reset-address"
 
 
 # Where `spends_address_budget` leaves its budget on an endpoint, for the route class to find.
@@ -126,6 +129,16 @@ class Throttle:
             limits.parse_many(settings.email_change_limit_per_account),
             TOO_MANY_EMAIL_CHANGES,
         )
+        self._password_reset_per_account = Budget(
+            "password-reset-account",
+            limits.parse_many(settings.password_reset_limit_per_account),
+            TOO_MANY_PASSWORD_RESETS,
+        )
+        self._verification_mail_per_account = Budget(
+            "verification-mail-account",
+            limits.parse_many(settings.verification_resend_limit_per_account),
+            TOO_MANY_VERIFICATION_MAILS,
+        )
         self._per_address = {
             AddressBudget.FAILED_LOGINS: Budget(
                 AddressBudget.FAILED_LOGINS.value,
@@ -141,6 +154,11 @@ class Throttle:
                 AddressBudget.FAILED_REFRESHES.value,
                 limits.parse_many(settings.refresh_limit_per_address),
                 TOO_MANY_REFRESH_FAILURES,
+            ),
+            AddressBudget.PASSWORD_RESETS: Budget(
+                AddressBudget.PASSWORD_RESETS.value,
+                limits.parse_many(settings.password_reset_limit_per_address),
+                TOO_MANY_PASSWORD_RESETS,
             ),
         }
 
@@ -190,6 +208,18 @@ class Throttle:
         counts, taken or not: each one tells whether an address has an account."""
         if self.enabled:
             await self._count_within(self._email_change_per_account, str(user_id))
+
+    async def count_password_reset_request(self, email: str, address: str) -> None:
+        """Counts one request for a reset link, against the address's budget and the email's (keyed by its
+        digest, known or not: a 429 says nothing about whether an account exists); 429 once one is spent."""
+        if self.enabled:
+            await self._count_within(self._per_address[AddressBudget.PASSWORD_RESETS], address)
+            await self._count_within(self._password_reset_per_account, _account_key(email))
+
+    async def count_verification_mail(self, user_id: int) -> None:
+        """Counts one verification link asked for by a signed-in account; 429 once its budget is spent."""
+        if self.enabled:
+            await self._count_within(self._verification_mail_per_account, str(user_id))
 
     async def count_failed_refresh(self, address: str) -> None:
         if self.enabled:

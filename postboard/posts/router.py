@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 from fastapi import Query, Request, Response, status
 from pydantic import AfterValidator, StringConstraints
 
-from postboard.auth.dependencies import AsCaller, AuthenticatedRoute, CurrentUser
+from postboard.auth.dependencies import AsCaller, AuthenticatedRoute, CurrentUser, PostingUser
 from postboard.errors import Forbidden, NotFound, Unauthorized, Unavailable
 from postboard.fields import REJECT_NUL, REQUIRE_ENCODABLE, PathId
 from postboard.openapi import responses
@@ -82,14 +82,18 @@ async def get_post(id: PathId, as_caller: AsCaller) -> dict[str, Any]:
     return await service.get_post(as_caller, id)
 
 
-@router.post("/", status_code=status.HTTP_201_CREATED, response_model=Post, responses=responses(body=True))
-async def create_post(new_post: PostCreate, db: Db, user: CurrentUser) -> PostRow:
+@router.post(
+    "/", status_code=status.HTTP_201_CREATED, response_model=Post, responses=responses(Forbidden, body=True)
+)
+async def create_post(new_post: PostCreate, db: Db, user: PostingUser) -> PostRow:
+    """With REQUIRE_VERIFIED_EMAIL, only an account with a verified email may post (else 403)."""
     return await service.create_post(db, user, new_post)
 
 
 @router.put("/{id}", response_model=Post, responses=responses(Forbidden, NotFound, body=True))
-async def replace_post(id: PathId, replacement: PostCreate, db: Db, user: CurrentUser) -> PostRow:
-    """Full replacement: an omitted `published` becomes true."""
+async def replace_post(id: PathId, replacement: PostCreate, db: Db, user: PostingUser) -> PostRow:
+    """Full replacement: an omitted `published` becomes true. With REQUIRE_VERIFIED_EMAIL, only an account
+    with a verified email may (else 403)."""
     return await service.replace_post(db, user, id, replacement)
 
 

@@ -40,3 +40,11 @@ class User(Base):
     )
     # Set while an admin has suspended the account: it cannot log in, and its posts are hidden.
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When a mailed link proved that the address is the owner's; None until then (and after an email change).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # With REQUIRE_VERIFIED_EMAIL, an email change waits here until its link is followed.
+    pending_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH), default=None)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None

@@ -61,6 +61,11 @@ class UserOut(BaseModel):
 
 
 class MeOut(UserOut):
-    """The caller's own account."""
+    """The caller's own account: what only its owner sees besides what everyone does."""
 
     role: Role
+    email_verified: bool = Field(description="Whether a mailed link proved the address to be the owner's")
+    pending_email: str | None = Field(
+        json_schema_extra={"format": "email"},
+        description="With REQUIRE_VERIFIED_EMAIL: the new address an email change waits to verify",
+    )

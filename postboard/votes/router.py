@@ -1,7 +1,7 @@
 from fastapi import status
 
-from postboard.auth.dependencies import AuthenticatedRoute, CurrentUser
-from postboard.errors import Conflict, NotFound, Unauthorized, Unavailable
+from postboard.auth.dependencies import AuthenticatedRoute, PostingUser
+from postboard.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable
 from postboard.openapi import responses
 from postboard.request_db import Db
 from postboard.routing import CollectionRouter
@@ -17,8 +17,9 @@ router = CollectionRouter(
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=VoteResult,
-    responses=responses(Unauthorized, NotFound, Conflict, body=True),
+    responses=responses(Unauthorized, Forbidden, NotFound, Conflict, body=True),
 )
-async def vote(vote: VoteIn, db: Db, user: CurrentUser) -> VoteResult:
-    """`dir: 1` adds the caller's vote on the post, `dir: 0` takes it back."""
+async def vote(vote: VoteIn, db: Db, user: PostingUser) -> VoteResult:
+    """`dir: 1` adds the caller's vote on the post, `dir: 0` takes it back. With REQUIRE_VERIFIED_EMAIL,
+    only an account with a verified email may vote (else 403)."""
     return VoteResult(message=await service.cast_vote(db, user, vote))

@@ -1,12 +1,14 @@
 """The account page: change the email or the password, delete the account; the services of
 `PATCH /users/me`, `PUT /users/me/password` and `DELETE /users/me`, with their password checks and budgets."""
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
 from postboard.accounts import service as accounts_service
+from postboard.accounts.dependencies import AppEmailRules
 from postboard.accounts.service import PasswordCheck
 from postboard.auth.dependencies import ClientAddress, Hasher, Throttling
 from postboard.errors import Conflict, Forbidden, TooManyRequests
@@ -15,7 +17,7 @@ from postboard.users.schemas import AccountDeletion, PasswordChange, UserUpdate
 from postboard.web.forms import problems, read_session_form
 from postboard.web.messages import NOTICES, retry_after
 from postboard.web.pages import redirect, render
-from postboard.web.routing import SignedIn, WebRoute, clear_cookie, cookies_of, reads_for
+from postboard.web.routing import SignedIn, WebRoute, mark_unverified, reads_for, sign_out
 from postboard.web.sessions import WebSession
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False, route_class=WebRoute)
@@ -35,20 +37,30 @@ async def account(request: Request, session: SignedIn, notice: str = "") -> Resp
 
 @router.post("/account/email")
 async def change_email(
-    request: Request, session: SignedIn, hasher: Hasher, throttle: Throttling, address: ClientAddress
+    request: Request,
+    session: SignedIn,
+    hasher: Hasher,
+    throttle: Throttling,
+    rules: AppEmailRules,
+    address: ClientAddress,
 ) -> Response:
     fields = await read_session_form(request, session)
     email = fields.get("email", "")
     try:
         change = UserUpdate(email=email, current_password=fields.get("current_password", ""))
-        await accounts_service.update_user(
-            PasswordCheck(hasher, throttle, address), reads_for(request, session), change
+        user = await accounts_service.update_user(
+            PasswordCheck(hasher, throttle, address), reads_for(request, session), change, rules
         )
     except ValidationError as error:
         return await _refused(request, session, "email", problems(error, _LABELS), 422, email)
     except (Forbidden, Conflict, TooManyRequests) as error:
         return await _refused(request, session, "email", [_said(error)], error.status_code, email)
-    return redirect(f"{ACCOUNT_PAGE}?notice=email-changed")
+    if user.pending_email is not None:
+        notice = "email-pending"
+    else:  # with REQUIRE_VERIFIED_EMAIL, the current address asked for: any waiting change called off
+        notice = "email-kept" if rules.require_verified_email else "email-changed"
+    # The account page that follows brings the banner up to date.
+    return redirect(f"{ACCOUNT_PAGE}?notice={notice}")
 
 
 @router.post("/account/password")
@@ -97,7 +109,7 @@ def _said(error: Forbidden | Conflict | TooManyRequests) -> str:
 
 def _signed_out(request: Request, location: str) -> Response:
     response = redirect(location)
-    clear_cookie(request, response, cookies_of(request).session)
+    sign_out(request, response)
     return response
 
 
@@ -121,4 +133,9 @@ async def _account_page(
     me = await accounts_service.get_caller_account(reads_for(request, session))
     context.setdefault("errors", {})
     context.setdefault("new_email", "")
-    return render("account.html", status_code, session=session, me=me, **context)
+    # The page reads the account anyway: the banner's cookie is brought up to date with it.
+    unverified = not me["email_verified"] or me["pending_email"] is not None
+    session = replace(session, unverified=unverified)
+    response = render("account.html", status_code, session=session, me=me, **context)
+    mark_unverified(request, response, unverified)
+    return response

@@ -9,7 +9,7 @@ from fastapi import Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from postboard.auth.dependencies import user_in_live_login_session
+from postboard.auth.dependencies import check_may_post, user_in_live_login_session
 from postboard.auth.service import count_write
 from postboard.request_db import app_database
 from postboard.users.models import User
@@ -64,13 +64,17 @@ def _in_words(problem: Any) -> str:
 
 
 @asynccontextmanager
-async def signed_in_write(request: Request, session: WebSession) -> AsyncIterator[tuple[AsyncSession, User]]:
+async def signed_in_write(
+    request: Request, session: WebSession, posting: bool = False
+) -> AsyncIterator[tuple[AsyncSession, User]]:
     """One transaction for a signed-in browser's write, with its user loaded while the login session is
-    alive (else 401), as `CurrentUser` gives the API's writes; committed on leaving, rolled back on an
-    error, which the caller may then show in the page."""
+    alive (else 401), as `CurrentUser` gives the API's writes (`PostingUser` when `posting`: writing a post
+    or voting); committed on leaving, rolled back on an error, which the caller may then show in the page."""
     database = app_database(request)
     async with database.orm_session(writes=True) as db, db.begin():
         user = await user_in_live_login_session(db, session.caller)
+        if posting:
+            check_may_post(request, user)
         yield db, user
         if database.has_replica:
             await count_write(db, session.caller.login_session_id)

@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from postboard.config import Settings
 from postboard.headers import is_web_path
 from postboard.routing import method_not_allowed
-from postboard.web import account_pages, admin_pages, post_pages, session_pages
+from postboard.web import account_pages, admin_pages, email_pages, post_pages, session_pages
 from postboard.web.messages import NOT_FOUND_PAGE, WRONG_METHOD
 from postboard.web.pages import STATIC_DIRECTORY, STATIC_URL, render
 from postboard.web.sessions import CookieSigner, web_cookies
@@ -23,6 +23,7 @@ WEB_ROUTERS: list[APIRouter] = [
     post_pages.router,
     session_pages.router,
     account_pages.router,
+    email_pages.router,
     admin_pages.router,
 ]
 

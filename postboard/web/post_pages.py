@@ -8,7 +8,15 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from postboard.auth.reads import login_session_is_alive
-from postboard.errors import INVALID_TOKEN, NOT_OWNER, Conflict, Forbidden, NotFound, Unauthorized
+from postboard.errors import (
+    INVALID_TOKEN,
+    NOT_OWNER,
+    Conflict,
+    EmailUnverified,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+)
 from postboard.fields import PathId
 from postboard.headers import WEB_PREFIX
 from postboard.moderation import service as moderation_service
@@ -91,11 +99,13 @@ async def create_post(request: Request, session: SignedIn) -> Response:
     values = _post_values(fields)
     try:
         new_post = PostCreate(**values)
-        async with signed_in_write(request, session) as (db, user):
+        async with signed_in_write(request, session, posting=True) as (db, user):
             post = await posts_service.create_post(db, user, new_post)
             post_id = post.id
     except ValidationError as error:
         return _editor(session, None, values, problems(error, _LABELS), status.HTTP_422_UNPROCESSABLE_CONTENT)
+    except EmailUnverified as error:  # where a verified email is required: the text is kept for later
+        return _editor(session, None, values, [error.detail], error.status_code)
     return redirect(_post_page(post_id))
 
 
@@ -126,10 +136,12 @@ async def replace_post(request: Request, session: SignedIn, id: PathId) -> Respo
     values = _post_values(fields)
     try:
         replacement = PostCreate(**values)
-        async with signed_in_write(request, session) as (db, user):
+        async with signed_in_write(request, session, posting=True) as (db, user):
             await posts_service.replace_post(db, user, id, replacement)
     except ValidationError as error:
         return _editor(session, id, values, problems(error, _LABELS), status.HTTP_422_UNPROCESSABLE_CONTENT)
+    except EmailUnverified as error:
+        return _editor(session, id, values, [error.detail], error.status_code)
     return redirect(_post_page(id))
 
 
@@ -178,7 +190,7 @@ async def vote(request: Request, session: SignedIn, id: PathId) -> Response:
     fields = await read_session_form(request, session)
     direction = 1 if fields.get("dir") == "1" else 0
     try:
-        async with signed_in_write(request, session) as (db, user):
+        async with signed_in_write(request, session, posting=True) as (db, user):
             await votes_service.cast_vote(db, user, VoteIn(post_id=id, dir=direction))
     except Conflict:
         pass  # voted already (a second click, or another tab): the page shows the vote either way

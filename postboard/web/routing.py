@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 from postboard.access_log import record_user_id
 from postboard.auth.reads import CallerReads
+from postboard.auth.tokens import TokenConfig
 from postboard.errors import DomainError, TooManyRequests, Unauthorized
 from postboard.headers import WEB_PREFIX
 from postboard.request_db import app_database
@@ -47,6 +48,24 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
     response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
 
 
+def mark_unverified(request: Request, response: Response, unverified: bool) -> None:
+    """Shows the unverified email's banner on the browser's pages from now on, or stops showing it."""
+    name = cookies_of(request).unverified
+    if unverified:
+        token_config: TokenConfig = request.app.state.token_config  # as long as the session cookie may last
+        set_cookie(request, response, name, "1", int(token_config.login_session_lifetime.total_seconds()))
+    elif name in request.cookies:
+        clear_cookie(request, response, name)
+
+
+def sign_out(request: Request, response: Response) -> None:
+    """The browser's session cookie cleared, and the admin link's and the banner's with it."""
+    cookies = cookies_of(request)
+    clear_cookie(request, response, cookies.session)
+    clear_cookie(request, response, cookies.admin)
+    mark_unverified(request, response, unverified=False)
+
+
 async def get_web_session(request: Request) -> WebSession:
     """The signed-in browser; the page redirects to the login form without one. Whether its login session
     is alive is asked by the reads and writes that follow, as for a bearer token."""
@@ -55,9 +74,12 @@ async def get_web_session(request: Request) -> WebSession:
     if caller is None:
         raise NotSignedIn
     record_user_id(request.scope, caller.user_id)
-    admin_cookie = request.cookies.get(cookies_of(request).admin)
+    cookies = cookies_of(request)
     return WebSession(
-        caller, signer.session_csrf_token(caller), signer.shows_admin_link(caller, admin_cookie)
+        caller,
+        signer.session_csrf_token(caller),
+        shows_admin_link=signer.shows_admin_link(caller, request.cookies.get(cookies.admin)),
+        unverified=cookies.unverified in request.cookies,
     )
 
 
@@ -105,7 +127,7 @@ class WebRoute(APIRoute):
                 return redirect(_login_page(request))
             except Unauthorized:
                 response = redirect(_login_page(request, notice="ended"))
-                clear_cookie(request, response, cookies_of(request).session)
+                sign_out(request, response)
                 return response
             except CsrfRefused:
                 return render(

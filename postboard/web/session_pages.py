@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError
 
 from postboard.accounts import service as accounts_service
+from postboard.accounts.dependencies import AppAccountMails
 from postboard.auth import service as auth_service
 from postboard.auth.dependencies import AppTokenConfig, ClientAddress, Hasher, Throttling
 from postboard.auth.schemas import Token, UserLogin
@@ -24,7 +25,9 @@ from postboard.web.routing import (
     clear_cookie,
     cookie_signer,
     cookies_of,
+    mark_unverified,
     set_cookie,
+    sign_out,
     web_page_or,
 )
 from postboard.web.sessions import new_form_secret
@@ -36,8 +39,9 @@ _LABELS = {"email": "Email", "username": "Email", "password": "Password"}
 AfterLogin = Annotated[str, Query(alias="next", max_length=2000)]
 
 
-def _anonymous_page(request: Request, template: str, status_code: int = 200, **context: object) -> Response:
-    """A login or register page, with the form cookie its CSRF token is tied to (kept if it has one)."""
+def anonymous_page(request: Request, template: str, status_code: int = 200, **context: object) -> Response:
+    """A page whose form is sent before a login (log in, register, a forgotten password, the mailed links'),
+    with the form cookie its CSRF token is tied to (kept if it has one)."""
     form_cookie = cookies_of(request).form
     form_secret = request.cookies.get(form_cookie) or new_form_secret()
     csrf_token = cookie_signer(request).form_csrf_token(form_secret)
@@ -48,9 +52,7 @@ def _anonymous_page(request: Request, template: str, status_code: int = 200, **c
 
 @router.get("/login")
 async def login_form(request: Request, notice: str = "", after: AfterLogin = "") -> Response:
-    return _anonymous_page(
-        request, "login.html", email="", errors=[], notice=NOTICES.get(notice), after=after
-    )
+    return anonymous_page(request, "login.html", email="", errors=[], notice=NOTICES.get(notice), after=after)
 
 
 @router.post("/login")
@@ -78,14 +80,14 @@ async def log_in(
         errors, status_code = [error.detail], error.status_code
     else:
         return await _logged_in(request, token, token_config, web_page_or(after, FEED_PAGE))
-    return _anonymous_page(
+    return anonymous_page(
         request, "login.html", status_code, email=email, errors=errors, notice=None, after=after
     )
 
 
 async def _logged_in(request: Request, token: Token, token_config: TokenConfig, location: str) -> Response:
-    """Off to `location` with the session cookie naming the login session that `token` belongs to, and for
-    an admin the cookie that shows the Admin link."""
+    """Off to `location` with the session cookie naming the login session that `token` belongs to, for an
+    admin the cookie that shows the Admin link, and the banner's if the email awaits verification."""
     verifier: TokenVerifier = request.app.state.token_verifier
     claims = verifier.verify(token.access_token)
     assert claims is not None  # issued just now with our key
@@ -99,26 +101,32 @@ async def _logged_in(request: Request, token: Token, token_config: TokenConfig, 
     else:
         clear_cookie(request, response, cookies.admin)
     clear_cookie(request, response, cookies.form)
+    awaiting = await accounts_service.email_awaits_verification(app_database(request), claims.user_id)
+    mark_unverified(request, response, awaiting)
     return response
 
 
 @router.get("/register")
 async def registration_form(request: Request) -> Response:
-    return _anonymous_page(request, "register.html", email="", errors=[])
+    return anonymous_page(request, "register.html", email="", errors=[])
 
 
 @router.post("/register")
 @small_body
 async def register(
-    request: Request, database: AppDatabase, hasher: Hasher, throttle: Throttling, address: ClientAddress
+    request: Request,
+    database: AppDatabase,
+    hasher: Hasher,
+    throttle: Throttling,
+    mails: AppAccountMails,
+    address: ClientAddress,
 ) -> Response:
-    """The registration of `POST /users/`, within the same budget."""
+    """The registration of `POST /users/`, within the same budget, with the same verification mail."""
     fields = await read_anonymous_form(request)
     email = fields.get("email", "")
     try:
         new_user = UserCreate(email=email, password=fields.get("password", ""))
-        async with database.orm_session(writes=True) as db, db.begin():
-            await accounts_service.register(db, hasher, throttle, new_user, address)
+        await accounts_service.register(database, hasher, throttle, mails, new_user, address)
     except ValidationError as error:
         errors, status_code = problems(error, _LABELS), status.HTTP_422_UNPROCESSABLE_CONTENT
     except TooManyRequests as error:
@@ -127,7 +135,7 @@ async def register(
         errors, status_code = [error.detail], error.status_code
     else:
         return redirect(f"{WEB_PREFIX}/login?notice=registered")
-    return _anonymous_page(request, "register.html", status_code, email=email, errors=errors)
+    return anonymous_page(request, "register.html", status_code, email=email, errors=errors)
 
 
 @router.post("/logout")
@@ -137,6 +145,5 @@ async def log_out(request: Request, session: SignedIn, address: ClientAddress) -
     async with app_database(request).orm_session(writes=True) as db, db.begin():
         await auth_service.log_out(db, session.caller.login_session_id, session.caller.user_id, address)
     response = redirect(f"{WEB_PREFIX}/login?notice=logged-out")
-    clear_cookie(request, response, cookies_of(request).session)
-    clear_cookie(request, response, cookies_of(request).admin)
+    sign_out(request, response)
     return response

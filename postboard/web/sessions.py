@@ -23,6 +23,10 @@ FORM_COOKIE = "postboard_form"
 # Set at an admin's login, for their login session: the pages then show the Admin link. Only a hint for
 # the navigation: every admin page and action reads the role from the database.
 ADMIN_COOKIE = "postboard_admin"
+# Set while the signed-in account's email awaits verification, so that pages show the banner without a
+# query of their own (the feed stays one statement). Login, the account page, verifying, a refused resend
+# and the ways of signing out set or clear it; it says nothing that is not the browser's own business.
+UNVERIFIED_COOKIE = "postboard_unverified"
 # Over HTTPS the names take the __Host- prefix: browsers then keep such a cookie only if it was set Secure,
 # for Path=/ and without Domain, so a neighbouring subdomain cannot plant one (a login of its choosing).
 _HOST_ONLY_PREFIX = "__Host-"
@@ -34,17 +38,24 @@ _COOKIE_MAX_LENGTH = 256
 
 @dataclass(frozen=True)
 class WebCookies:
-    """The names of the web app's two cookies, and whether they are sent over HTTPS only."""
+    """The names of the web app's cookies, and whether they are sent over HTTPS only."""
 
     secure: bool
     session: str
     form: str
     admin: str
+    unverified: str
 
 
 def web_cookies(secure: bool) -> WebCookies:
     prefix = _HOST_ONLY_PREFIX if secure else ""
-    return WebCookies(secure, prefix + SESSION_COOKIE, prefix + FORM_COOKIE, prefix + ADMIN_COOKIE)
+    return WebCookies(
+        secure,
+        prefix + SESSION_COOKIE,
+        prefix + FORM_COOKIE,
+        prefix + ADMIN_COOKIE,
+        prefix + UNVERIFIED_COOKIE,
+    )
 
 
 class NotSignedIn(Exception):
@@ -57,12 +68,14 @@ class CsrfRefused(Exception):
 
 @dataclass(frozen=True)
 class WebSession:
-    """A signed-in browser: whom the cookie names, the CSRF token of its forms, and whether it logged in
-    as an admin (which shows the Admin link; what an admin may do is the database's to say)."""
+    """A signed-in browser: whom the cookie names, the CSRF token of its forms, whether it logged in as an
+    admin (which shows the Admin link; what an admin may do is the database's to say), and, on the pages
+    it shows, whether its email awaits verification (the banner's)."""
 
     caller: Caller
     csrf_token: str
     shows_admin_link: bool = False
+    unverified: bool = False
 
 
 class CookieSigner:

@@ -26,8 +26,9 @@ async def test_me_answers_the_callers_user_out(client: httpx.AsyncClient, bob: A
     response = await get_me(client, tokens.headers)
 
     assert response.status_code == 200, response.text
-    # id, email and created_at exactly as registration answered them, the role, and nothing else.
-    assert response.json() == {**registered.json(), "role": "member"}
+    # id, email and created_at exactly as registration answered them; what only the owner sees; nothing else.
+    expected = {**registered.json(), "role": "member", "email_verified": False, "pending_email": None}
+    assert response.json() == expected
     assert DEFAULT_PASSWORD not in response.text
     assert "hash" not in response.text.lower()
     assert "argon2" not in response.text.lower()
@@ -41,7 +42,7 @@ async def test_me_is_not_read_as_a_user_id(client: httpx.AsyncClient, alice: Acc
     # Were "me" taken for /users/{id}, the answer would be 422 (not an integer).
     assert response.status_code == 200, response.text
     user_out = (await client.get(f"/users/{alice.id}", headers=alice.headers)).json()
-    assert response.json() == {**user_out, "role": "member"}
+    assert response.json() == {**user_out, "role": "member", "email_verified": False, "pending_email": None}
 
 
 async def test_me_shows_the_role_as_the_database_has_it_now(

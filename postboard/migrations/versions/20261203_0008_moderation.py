@@ -4,7 +4,7 @@ Every existing account becomes a member; `postboard set-role` makes an admin. Th
 suspended accounts, which every listing of posts leaves out.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from postboard.orm import UTCDateTime
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
