@@ -102,23 +102,29 @@ async def get_caller_account(as_caller: CallerReads) -> dict[str, Any]:
     }
 
 
-_ROLE_READ = select(User.role).where(User.id == bindparam("account_id", type_=Integer))
-
-
-async def is_admin(database: Database, user_id: int) -> bool:
-    rows = await database.fetch(_ROLE_READ, account_id=user_id)
-    return bool(rows) and rows[0]["role"] == Role.ADMIN
-
-
-_VERIFICATION_STATE = select(User.email_verified_at, User.pending_email).where(
+_WEB_LOGIN_STATE = select(User.role, User.email_verified_at, User.pending_email).where(
     User.id == bindparam("account_id", type_=Integer)
 )
 
 
-async def email_awaits_verification(database: Database, user_id: int) -> bool:
-    """Whether the account's email, or the one it is changing to, has yet to be verified."""
-    rows = await database.fetch(_VERIFICATION_STATE, account_id=user_id)
-    return bool(rows) and (rows[0]["email_verified_at"] is None or rows[0]["pending_email"] is not None)
+@dataclass(frozen=True)
+class WebLoginState:
+    """What a browser's pages show of the account from its login on: the Admin link, the banner."""
+
+    is_admin: bool
+    # The account's email, or the one it is changing to, has yet to be verified.
+    awaits_verification: bool
+
+
+async def web_login_state(database: Database, user_id: int) -> WebLoginState:
+    rows = await database.fetch(_WEB_LOGIN_STATE, account_id=user_id)
+    if not rows:  # deleted since the login: the next page ends the session anyway
+        return WebLoginState(is_admin=False, awaits_verification=False)
+    row = rows[0]
+    return WebLoginState(
+        is_admin=row["role"] == Role.ADMIN,
+        awaits_verification=row["email_verified_at"] is None or row["pending_email"] is not None,
+    )
 
 
 _PASSWORD_HASH_READ = caller_read(select(User.email, User.password_hash).where(User.id == caller_id()))

@@ -36,6 +36,7 @@ class ModeratedAccountOut(BaseModel):
 
     id: int
     email: str = Field(json_schema_extra={"format": "email"})
+    email_verified: bool
     role: Role
     created_at: Timestamp
     # When it was suspended; null while it is not.

@@ -97,7 +97,15 @@ _POST_COUNT = (
     .scalar_subquery()
     .label("post_count")
 )
-_ACCOUNT_COLUMNS = (User.id, User.email, User.role, User.created_at, User.suspended_at, _POST_COUNT)
+_ACCOUNT_COLUMNS = (
+    User.id,
+    User.email,
+    User.email_verified_at.is_not(None).label("email_verified"),
+    User.role,
+    User.created_at,
+    User.suspended_at,
+    _POST_COUNT,
+)
 
 
 async def list_accounts(db: AsyncSession, *, search: str, limit: int, skip: int) -> list[dict[str, Any]]:

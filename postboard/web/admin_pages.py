@@ -1,7 +1,7 @@
 """The admins' page: the report queue, accounts (search, suspend, reinstate) and the audit log; the
 services of the /admin routes, each action with its reason. Others get the 403 page."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -133,19 +133,23 @@ async def _reason(request: Request, session: WebSession) -> ReasonIn:
 @router.post("/admin/posts/{id}/delete")
 async def delete_post(request: Request, session: SignedIn, id: PathId) -> Response:
     """From the report queue or from the post's own page; back to the queue."""
-    try:
-        action = await _reason(request, session)
-    except ValidationError as error:
-        return await _queue_page(
-            request, session, 1, status.HTTP_422_UNPROCESSABLE_CONTENT, errors=problems(error, _LABELS)
-        )
-    async with _admin_write(request, session) as (db, admin):
-        await service.delete_post(db, admin, id, action.reason)
-    return redirect(f"{ADMIN_PAGE}?notice=post-removed")
+    return await _act_on_queue(request, session, id, service.delete_post, "post-removed")
 
 
 @router.post("/admin/reports/{id}/dismiss")
 async def dismiss_reports(request: Request, session: SignedIn, id: PathId) -> Response:
+    return await _act_on_queue(request, session, id, service.dismiss_reports, "reports-dismissed")
+
+
+# An admin action on a post of the queue: (db, admin, post id, reason).
+QueueAction = Callable[[AsyncSession, User, int, str], Awaitable[None]]
+
+
+async def _act_on_queue(
+    request: Request, session: WebSession, post_id: int, act: QueueAction, notice: str
+) -> Response:
+    """Does `act` with the form's reason, then back to the queue with `notice`; a refused reason is shown
+    on the queue's page."""
     try:
         action = await _reason(request, session)
     except ValidationError as error:
@@ -153,8 +157,8 @@ async def dismiss_reports(request: Request, session: SignedIn, id: PathId) -> Re
             request, session, 1, status.HTTP_422_UNPROCESSABLE_CONTENT, errors=problems(error, _LABELS)
         )
     async with _admin_write(request, session) as (db, admin):
-        await service.dismiss_reports(db, admin, id, action.reason)
-    return redirect(f"{ADMIN_PAGE}?notice=reports-dismissed")
+        await act(db, admin, post_id, action.reason)
+    return redirect(f"{ADMIN_PAGE}?notice={notice}")
 
 
 @router.post("/admin/accounts/{id}/suspend")

@@ -96,13 +96,13 @@ async def _logged_in(request: Request, token: Token, token_config: TokenConfig, 
     caller = Caller(claims.user_id, claims.login_session_id)
     max_age = int(token_config.login_session_lifetime.total_seconds())
     set_cookie(request, response, cookies.session, signer.session_cookie(caller), max_age)
-    if await accounts_service.is_admin(app_database(request), caller.user_id):
+    state = await accounts_service.web_login_state(app_database(request), caller.user_id)
+    if state.is_admin:
         set_cookie(request, response, cookies.admin, signer.admin_cookie(caller), max_age)
     else:
         clear_cookie(request, response, cookies.admin)
     clear_cookie(request, response, cookies.form)
-    awaiting = await accounts_service.email_awaits_verification(app_database(request), claims.user_id)
-    mark_unverified(request, response, awaiting)
+    mark_unverified(request, response, state.awaits_verification)
     return response
 
 

@@ -1,7 +1,11 @@
 """GET /admin/users: every account with its role, suspension and post count; searched and paged."""
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import update
 
+from postboard.orm import utc_now
+from postboard.users.models import User
 from tests.helpers import Account, MakeAccount, MakePost, suspend
 
 
@@ -10,9 +14,11 @@ def emails(response: httpx.Response) -> list[str]:
     return [account["email"] for account in response.json()]
 
 
-async def test_accounts_newest_first_with_role_suspension_and_posts(
-    client: httpx.AsyncClient, admin: Account, alice: Account, bob: Account, make_post: MakePost
+async def test_accounts_newest_first_with_role_suspension_verification_and_posts(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account, alice: Account, bob: Account, make_post: MakePost
 ) -> None:
+    async with app.state.database.engine.begin() as connection:
+        await connection.execute(update(User).where(User.id == alice.id).values(email_verified_at=utc_now()))
     await make_post(alice)
     await make_post(alice, published=False)
     await suspend(client, admin, bob.id)
@@ -25,6 +31,7 @@ async def test_accounts_newest_first_with_role_suspension_and_posts(
     assert (by_email[alice.email]["role"], by_email[alice.email]["suspended_at"]) == ("member", None)
     assert by_email[bob.email]["suspended_at"] is not None
     assert by_email[admin.email]["role"] == "admin"
+    assert (by_email[alice.email]["email_verified"], by_email[bob.email]["email_verified"]) == (True, False)
     assert "password" not in response.text
     assert "hash" not in response.text
 

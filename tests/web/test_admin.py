@@ -130,6 +130,7 @@ async def test_accounts_are_searched_suspended_and_reinstated(
     await signed_in(client, email)
     found = await admin_browser.get(f"{WEB}/admin/accounts", params={"search": email.upper()})
     assert email in found.text
+    assert "email not verified" in found.text
     assert "Suspend " + email in found.text
     account_id = int(found.text.split("/admin/accounts/")[1].split("/")[0])
 
