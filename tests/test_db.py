@@ -57,6 +57,47 @@ def test_migrations_downgrade_to_nothing_and_upgrade_again(engine: str, tmp_path
             round_trip(database_url)
 
 
+def _run_statements(database_url: str, *statements: str) -> list[int]:
+    """Runs `statements` in one transaction; the first column of each one's first row, where it has rows."""
+
+    async def run() -> list[int]:
+        database = Database(database_url)
+        try:
+            async with database.engine.begin() as connection:
+                results = [await connection.execute(text(statement)) for statement in statements]
+                return [result.scalar_one() for result in results if result.returns_rows]
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+_COUNT_ROWS = ("SELECT count(*) FROM users", "SELECT count(*) FROM posts", "SELECT count(*) FROM votes")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_undoing_the_email_and_moderation_migrations_keeps_every_row(engine: str, tmp_path: Path) -> None:
+    """0007 and 0008 change `users` in place: a copy of it (Alembic's batch mode on SQLite) would cascade
+    the old copy's deletion to every post and vote."""
+
+    def round_trip(database_url: str) -> None:
+        upgrade_to_head(database_url)
+        _run_statements(
+            database_url,
+            "INSERT INTO users (id, email, password_hash) VALUES (1, 'ada@example.com', 'hash')",
+            "INSERT INTO posts (id, title, content, published, owner_id) VALUES (1, 'T', 'C', true, 1)",
+            "INSERT INTO votes (post_id, user_id) VALUES (1, 1)",
+        )
+        command.downgrade(alembic_config(database_url), "0006")
+        assert _run_statements(database_url, *_COUNT_ROWS) == [1, 1, 1]
+
+    if engine == "sqlite":
+        round_trip(f"sqlite+aiosqlite:///{tmp_path / 'keeps-rows.db'}")
+    else:
+        with new_postgres_database() as database_url:
+            round_trip(database_url)
+
+
 # Each connection's named prepared statements: asyncpg lists the unnamed ones nowhere.
 _NAMED_STATEMENTS = select(func.count().label("named")).select_from(table("pg_prepared_statements"))
 

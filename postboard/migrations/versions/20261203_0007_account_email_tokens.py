@@ -22,9 +22,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as users:
-        users.add_column(sa.Column("email_verified_at", UTCDateTime(), nullable=True))
-        users.add_column(sa.Column("pending_email", sa.String(length=320), nullable=True))
+    # In place, never by batch: a batch copies `users` on SQLite, and dropping the old copy would cascade to
+    # every table that refers to it.
+    op.add_column("users", sa.Column("email_verified_at", UTCDateTime(), nullable=True))
+    op.add_column("users", sa.Column("pending_email", sa.String(length=320), nullable=True))
     op.create_table(
         "account_tokens",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -43,6 +44,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("account_tokens")
-    with op.batch_alter_table("users") as users:
-        users.drop_column("pending_email")
-        users.drop_column("email_verified_at")
+    op.drop_column("users", "pending_email")
+    op.drop_column("users", "email_verified_at")
