@@ -174,11 +174,16 @@ async def get_posting_user(request: Request, user: CurrentUser) -> User:
 PostingUser = Annotated[User, Depends(get_posting_user, scope="function")]
 
 
-async def get_current_admin(user: CurrentUser) -> User:
-    """The caller's user if an admin, else 403. The role is read with the user at every request, never
-    carried in the token: an admin who is made a member is refused from their next request on."""
+def check_is_admin(user: User) -> None:
+    """403 unless `user`, loaded in this request, is an admin: the role is never carried in a token or a
+    cookie, so an admin who is made a member is refused from their next request on."""
     if user.role != Role.ADMIN:
         raise Forbidden(ADMINS_ONLY)
+
+
+async def get_current_admin(user: CurrentUser) -> User:
+    """The caller's user if an admin, else 403."""
+    check_is_admin(user)
     return user
 
 

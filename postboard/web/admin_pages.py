@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from postboard.auth.dependencies import user_in_live_login_session
+from postboard.auth.dependencies import check_is_admin, user_in_live_login_session
 from postboard.errors import ADMINS_ONLY, Conflict, Forbidden, NotFound
 from postboard.fields import PathId
 from postboard.headers import WEB_PREFIX
@@ -17,7 +17,7 @@ from postboard.moderation import service
 from postboard.moderation.router import EmailSearch
 from postboard.moderation.schemas import ReasonIn
 from postboard.request_db import app_database
-from postboard.users.models import Role, User
+from postboard.users.models import User
 from postboard.web.forms import problems, read_session_form, signed_in_write
 from postboard.web.messages import NOTICES
 from postboard.web.pages import redirect, render
@@ -34,23 +34,18 @@ PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 _LABELS = {"reason": "Reason"}
 
 
-def _require_admin(user: User) -> None:
-    if user.role != Role.ADMIN:
-        raise Forbidden(ADMINS_ONLY)
-
-
 @asynccontextmanager
 async def _admin_read(request: Request, session: WebSession) -> AsyncIterator[AsyncSession]:
     """A read for an admin: the role read from the database now, as the API's admin routes read it."""
     async with app_database(request).orm_session(writes=False) as db, db.begin():
-        _require_admin(await user_in_live_login_session(db, session.caller))
+        check_is_admin(await user_in_live_login_session(db, session.caller))
         yield db
 
 
 @asynccontextmanager
 async def _admin_write(request: Request, session: WebSession) -> AsyncIterator[tuple[AsyncSession, User]]:
     async with signed_in_write(request, session) as (db, user):
-        _require_admin(user)
+        check_is_admin(user)
         yield db, user
 
 
