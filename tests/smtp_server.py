@@ -18,8 +18,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,10 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from postboard.config import SmtpTls
 
@@ -136,25 +142,62 @@ def _free_port() -> int:
         return port
 
 
-def _server_certificate(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(HOST, "localhost").configure_cert(context)
-    return context
-
-
 @dataclass
 class SmtpCertificates:
-    ca: trustme.CA
+    """A TLS server's certificate, and the file that SMTP_CA_FILE names to trust it."""
+
+    server_context: ssl.SSLContext
     ca_file: Path
+
+
+def _server_context(certificate_file: Path, key_file: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate_file, key_file)
+    return context
 
 
 @pytest.fixture(scope="session")
 def smtp_certificates(tmp_path_factory: pytest.TempPathFactory) -> SmtpCertificates:
     """A CA made for the test run, which signs the TLS servers' certificates."""
     ca = trustme.CA()
-    ca_file = tmp_path_factory.mktemp("smtp") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    return SmtpCertificates(ca, ca_file)
+    folder = tmp_path_factory.mktemp("smtp")
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    server = ca.issue_cert(HOST, "localhost")
+    server.cert_chain_pems[0].write_to_path(str(folder / "server.pem"))
+    server.private_key_pem.write_to_path(str(folder / "server.key"))
+    return SmtpCertificates(_server_context(folder / "server.pem", folder / "server.key"), folder / "ca.pem")
+
+
+@pytest.fixture(scope="session")
+def self_signed_certificate(tmp_path_factory: pytest.TempPathFactory) -> SmtpCertificates:
+    """A certificate that signs itself, as a small relay's often does: SMTP_CA_FILE names it to trust it."""
+    folder = tmp_path_factory.mktemp("smtp-self-signed")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)  # its own issuer
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ip_address(HOST))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_file, key_file = folder / "relay.pem", folder / "relay.key"
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return SmtpCertificates(_server_context(certificate_file, key_file), certificate_file)
 
 
 @dataclass(frozen=True)
@@ -170,8 +213,8 @@ def running_smtp_server(setup: Setup, certificates: SmtpCertificates | None = No
     recorder = Recorder()
     options: dict[str, Any] = {}
     if setup.tls != "none":
-        assert certificates is not None, "a TLS server needs the test CA"
-        context = _server_certificate(certificates.ca)
+        assert certificates is not None, "a TLS server needs a certificate"
+        context = certificates.server_context
         options["tls_context" if setup.tls == "starttls" else "ssl_context"] = context
         if setup.tls == "starttls":
             options["require_starttls"] = True
@@ -205,6 +248,13 @@ def smtp_server() -> Iterator[SmtpServer]:
 def starttls_smtp_server(smtp_certificates: SmtpCertificates) -> Iterator[SmtpServer]:
     """STARTTLS required, with a certificate of the test CA (SMTP_CA_FILE)."""
     with running_smtp_server(Setup(tls="starttls"), smtp_certificates) as server:
+        yield server
+
+
+@pytest.fixture
+def self_signed_starttls_smtp_server(self_signed_certificate: SmtpCertificates) -> Iterator[SmtpServer]:
+    """STARTTLS required, with a self-signed certificate (SMTP_CA_FILE names the certificate itself)."""
+    with running_smtp_server(Setup(tls="starttls"), self_signed_certificate) as server:
         yield server
 
 

@@ -50,7 +50,14 @@ async def send_and_wait(mailer: Mailer, mail: Mail) -> None:
 
 
 @pytest.mark.parametrize(
-    "server_fixture", ["smtp_server", "starttls_smtp_server", "tls_smtp_server", "auth_smtp_server"]
+    "server_fixture",
+    [
+        "smtp_server",
+        "starttls_smtp_server",
+        "self_signed_starttls_smtp_server",
+        "tls_smtp_server",
+        "auth_smtp_server",
+    ],
 )
 async def test_a_mail_arrives_through_each_way_of_connecting(
     server_fixture: str, request: pytest.FixtureRequest
@@ -205,14 +212,16 @@ async def test_a_wrong_relay_password_is_refused_and_never_logged(
     assert all("not the relay's password" not in record.getMessage() for record in caplog.records)
 
 
+@pytest.mark.parametrize("server_fixture", ["starttls_smtp_server", "self_signed_starttls_smtp_server"])
 async def test_a_relay_whose_certificate_is_not_trusted_gets_no_mail(
-    starttls_smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+    server_fixture: str, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(**{**starttls_smtp_server.settings_overrides(), "smtp_ca_file": None})
+    server: SmtpServer = request.getfixturevalue(server_fixture)
+    settings = Settings(**{**server.settings_overrides(), "smtp_ca_file": None})
     counters = MailCounters(NoOpMeterProvider().get_meter("tests"))
     mailer = Mailer(transport_for(settings, timeout_seconds=5), SENDER, counters, retry_delays=())
     await send_and_wait(mailer, a_mail())
-    assert starttls_smtp_server.messages == []
+    assert server.messages == []
     [failed] = errors_of_the_mailer(caplog)
     assert "CERTIFICATE_VERIFY_FAILED" in failed.getMessage()
 
