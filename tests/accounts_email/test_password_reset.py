@@ -6,6 +6,7 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -50,6 +51,21 @@ async def reset(client: httpx.AsyncClient, token: object, new_password: str = NE
     return await client.post("/password/reset", json={"token": token, "new_password": new_password})
 
 
+class AskedForReset(NamedTuple):
+    """A new account that asked for a reset link, and the token of the link it was mailed."""
+
+    email: str
+    user_id: int
+    token: str
+
+
+async def asked_for_reset(app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer) -> AskedForReset:
+    email = fresh_email()
+    user_id = await register_account(client, email)
+    await forgot(client, email)
+    return AskedForReset(email, user_id, await reset_token(smtp_server, app, email))
+
+
 async def test_known_and_unknown_emails_get_the_same_answer_and_only_an_account_gets_mail(
     app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer
 ) -> None:
@@ -92,10 +108,7 @@ async def test_the_link_sets_the_password_and_ends_every_login_session(
 async def test_only_the_hash_of_a_token_is_stored(
     app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer
 ) -> None:
-    email = fresh_email()
-    user_id = await register_account(client, email)
-    await forgot(client, email)
-    token = await reset_token(smtp_server, app, email)
+    _, user_id, token = await asked_for_reset(app, client, smtp_server)
     async with app.state.database.engine.connect() as connection:
         stored = (
             await connection.execute(
@@ -120,10 +133,7 @@ async def test_a_reset_proves_the_address(
 
 
 async def test_a_link_works_once(app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer) -> None:
-    email = fresh_email()
-    await register_account(client, email)
-    await forgot(client, email)
-    token = await reset_token(smtp_server, app, email)
+    email, _, token = await asked_for_reset(app, client, smtp_server)
     assert (await reset(client, token)).status_code == 204
     again = await reset(client, token, "yet another passphrase")
     assert again.status_code == 400
@@ -134,10 +144,7 @@ async def test_a_link_works_once(app: FastAPI, client: httpx.AsyncClient, smtp_s
 async def test_two_resets_racing_with_one_link_one_wins(
     app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer
 ) -> None:
-    email = fresh_email()
-    await register_account(client, email)
-    await forgot(client, email)
-    token = await reset_token(smtp_server, app, email)
+    email, _, token = await asked_for_reset(app, client, smtp_server)
     passwords = ["the first racer's password", "the second racer's password"]
     answers = await asyncio.gather(*(reset(client, token, password) for password in passwords))
     assert sorted(answer.status_code for answer in answers) == [204, 400]
@@ -148,10 +155,7 @@ async def test_two_resets_racing_with_one_link_one_wins(
 async def test_an_expired_link_is_refused(
     app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer
 ) -> None:
-    email = fresh_email()
-    user_id = await register_account(client, email)
-    await forgot(client, email)
-    token = await reset_token(smtp_server, app, email)
+    email, user_id, token = await asked_for_reset(app, client, smtp_server)
     async with app.state.database.engine.begin() as connection:
         await connection.execute(
             update(AccountToken)
@@ -188,10 +192,7 @@ async def test_a_token_far_too_long_is_invalid_input(client: httpx.AsyncClient) 
 async def test_the_new_password_follows_the_registration_rules(
     app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer
 ) -> None:
-    email = fresh_email()
-    await register_account(client, email)
-    await forgot(client, email)
-    token = await reset_token(smtp_server, app, email)
+    token = (await asked_for_reset(app, client, smtp_server)).token
     assert (await reset(client, token, "short")).status_code == 422
     assert (await reset(client, token, "x" * 257)).status_code == 422
     assert (await reset(client, token)).status_code == 204  # the refusals spent nothing
