@@ -1,15 +1,19 @@
 """Reading the account mails that the test SMTP server received: which arrived for an address, and the
-token of the link each carries, as a person would find it in the mail."""
+token of the link each carries, as a person would find it in the mail; and an app that sends them with
+REQUIRE_VERIFIED_EMAIL on."""
 
 import asyncio
 import re
 import time
+from contextlib import AbstractAsyncContextManager
 from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 from fastapi import FastAPI
 
 from postboard.accounts.mails import RESET_PAGE, RESET_SUBJECT, VERIFICATION_SUBJECT, VERIFY_PAGE
+from tests.helpers import running_app
 from tests.smtp_server import SmtpServer
 
 MAIL_WAIT_SECONDS = 5
@@ -67,3 +71,10 @@ async def reset_token(server: SmtpServer, app: FastAPI, to: str, number: int = 1
 async def verification_token(server: SmtpServer, app: FastAPI, to: str, number: int = 1) -> str:
     await app.state.mailer.wait_until_idle()
     return token_of(link_in(await nth_mail(server, to, VERIFICATION_SUBJECT, number)), VERIFY_PAGE)
+
+
+def app_requiring_verified_email(
+    database_url: str, smtp_server: SmtpServer
+) -> AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    """`running_app` with REQUIRE_VERIFIED_EMAIL on, its mails sent to `smtp_server`."""
+    return running_app(database_url, require_verified_email=True, **smtp_server.settings_overrides())

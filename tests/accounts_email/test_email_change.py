@@ -5,20 +5,22 @@ import httpx
 from fastapi import FastAPI
 
 from postboard.accounts.mails import EMAIL_CHANGED_SUBJECT, VERIFICATION_SUBJECT
-from postboard.app import create_app
-from tests.accounts_email.mails import mails_to, nth_mail, text_of, verification_token
+from tests.accounts_email.mails import (
+    app_requiring_verified_email,
+    mails_to,
+    nth_mail,
+    text_of,
+    verification_token,
+)
 from tests.helpers import (
     DEFAULT_PASSWORD,
     TokenPair,
     fresh_email,
     get_me,
-    in_process_client,
     log_in,
-    make_settings,
     patch_me,
     post_login,
     register_account,
-    started,
 )
 from tests.smtp_server import SmtpServer
 
@@ -74,8 +76,7 @@ async def test_a_link_to_an_address_the_account_left_dies(
 async def test_with_the_requirement_the_change_waits_for_the_new_address(
     database_url: str, smtp_server: SmtpServer
 ) -> None:
-    settings = make_settings(database_url, require_verified_email=True, **smtp_server.settings_overrides())
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    async with app_requiring_verified_email(database_url, smtp_server) as (app, client):
         old, new = fresh_email("old"), fresh_email("new")
         tokens = await verified_account(app, client, smtp_server, old)
         changed = await change_email(client, tokens, new)
@@ -98,8 +99,7 @@ async def test_with_the_requirement_the_change_waits_for_the_new_address(
 async def test_with_the_requirement_an_address_taken_meanwhile_is_a_conflict(
     database_url: str, smtp_server: SmtpServer
 ) -> None:
-    settings = make_settings(database_url, require_verified_email=True, **smtp_server.settings_overrides())
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    async with app_requiring_verified_email(database_url, smtp_server) as (app, client):
         old, wanted = fresh_email("old"), fresh_email("wanted")
         tokens = await verified_account(app, client, smtp_server, old)
         assert (await change_email(client, tokens, wanted)).status_code == 200
@@ -117,8 +117,7 @@ async def test_with_the_requirement_an_address_taken_meanwhile_is_a_conflict(
 async def test_with_the_requirement_resend_goes_to_the_pending_address(
     database_url: str, smtp_server: SmtpServer
 ) -> None:
-    settings = make_settings(database_url, require_verified_email=True, **smtp_server.settings_overrides())
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    async with app_requiring_verified_email(database_url, smtp_server) as (app, client):
         old, new = fresh_email("old"), fresh_email("new")
         tokens = await verified_account(app, client, smtp_server, old)
         assert (await change_email(client, tokens, new)).status_code == 200
@@ -134,8 +133,7 @@ async def test_with_the_requirement_resend_goes_to_the_pending_address(
 async def test_with_the_requirement_the_current_address_calls_a_waiting_change_off(
     database_url: str, smtp_server: SmtpServer
 ) -> None:
-    settings = make_settings(database_url, require_verified_email=True, **smtp_server.settings_overrides())
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    async with app_requiring_verified_email(database_url, smtp_server) as (app, client):
         old, mistyped = fresh_email("old"), fresh_email("mistyped")
         tokens = await verified_account(app, client, smtp_server, old)
         assert (await change_email(client, tokens, mistyped)).json()["pending_email"] == mistyped

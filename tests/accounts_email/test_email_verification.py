@@ -10,7 +10,6 @@ from sqlalchemy import update
 
 from postboard.accounts.mails import VERIFICATION_SUBJECT
 from postboard.accounts.models import AccountToken
-from postboard.app import create_app
 from postboard.orm import utc_now
 from tests.accounts_email.mails import link_in, mails_to, nth_mail, text_of, verification_token
 from tests.helpers import (
@@ -19,12 +18,10 @@ from tests.helpers import (
     assert_throttled,
     fresh_email,
     get_me,
-    in_process_client,
     log_in,
-    make_settings,
     register,
     register_account,
-    started,
+    running_app,
 )
 from tests.smtp_server import SmtpServer
 
@@ -71,10 +68,9 @@ async def test_two_uses_racing_with_one_link_one_wins(
 
 
 async def test_the_links_point_at_public_url(database_url: str, smtp_server: SmtpServer) -> None:
-    settings = make_settings(
+    async with running_app(
         database_url, public_url="https://board.example/", **smtp_server.settings_overrides()
-    )
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    ) as (app, client):
         email = fresh_email()
         await register_account(client, email)
         await app.state.mailer.wait_until_idle()
@@ -117,14 +113,13 @@ async def test_resend_needs_a_live_bearer_token(client: httpx.AsyncClient) -> No
 async def test_resends_are_budgeted_per_account(
     database_url: str, smtp_server: SmtpServer, redis_url: str
 ) -> None:
-    settings = make_settings(
+    async with running_app(
         database_url,
         rate_limits=True,
         redis_url=redis_url,
         verification_resend_limit_per_account="2/hour",
         **smtp_server.settings_overrides(),
-    )
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    ) as (app, client):
         email = fresh_email()
         await register_account(client, email)
         tokens = await log_in(client, email, DEFAULT_PASSWORD)

@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 
 from postboard.accounts.mails import RESET_SUBJECT
 from postboard.accounts.models import AccountToken, TokenPurpose
-from postboard.app import create_app
 from postboard.orm import utc_now
 from tests.accounts_email.mails import link_in, mails_to, nth_mail, reset_token, text_of, verification_token
 from tests.helpers import (
@@ -27,14 +26,12 @@ from tests.helpers import (
     change_password,
     fresh_email,
     get_me,
-    in_process_client,
     log_in,
-    make_settings,
     patch_me,
     post_login,
     refresh,
     register_account,
-    started,
+    running_app,
 )
 from tests.smtp_server import SmtpServer
 
@@ -214,11 +211,8 @@ async def test_a_newer_link_ends_the_older(
 async def test_a_password_change_ends_the_link(
     app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer
 ) -> None:
-    email = fresh_email()
-    await register_account(client, email)
+    email, _, token = await asked_for_reset(app, client, smtp_server)
     tokens = await log_in(client, email, DEFAULT_PASSWORD)
-    await forgot(client, email)
-    token = await reset_token(smtp_server, app, email)
     assert (
         await change_password(client, tokens.headers, DEFAULT_PASSWORD, "changed another way")
     ).status_code == 204
@@ -228,11 +222,8 @@ async def test_a_password_change_ends_the_link(
 async def test_an_email_change_ends_the_link(
     app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer
 ) -> None:
-    email = fresh_email()
-    await register_account(client, email)
+    email, _, token = await asked_for_reset(app, client, smtp_server)
     tokens = await log_in(client, email, DEFAULT_PASSWORD)
-    await forgot(client, email)
-    token = await reset_token(smtp_server, app, email)
     changed = await patch_me(
         client, tokens.headers, {"email": fresh_email("moved"), "current_password": DEFAULT_PASSWORD}
     )
@@ -243,11 +234,8 @@ async def test_an_email_change_ends_the_link(
 async def test_a_deleted_account_gets_no_link_and_its_link_dies(
     app: FastAPI, client: httpx.AsyncClient, smtp_server: SmtpServer
 ) -> None:
-    email = fresh_email()
-    await register_account(client, email)
+    email, _, token = await asked_for_reset(app, client, smtp_server)
     tokens = await log_in(client, email, DEFAULT_PASSWORD)
-    await forgot(client, email)
-    token = await reset_token(smtp_server, app, email)
     deleted = await client.request(
         "DELETE", "/users/me", json={"password": DEFAULT_PASSWORD}, headers=tokens.headers
     )
@@ -258,14 +246,13 @@ async def test_a_deleted_account_gets_no_link_and_its_link_dies(
 async def test_requests_are_budgeted_per_email_known_or_not(
     database_url: str, smtp_server: SmtpServer, redis_url: str
 ) -> None:
-    settings = make_settings(
+    async with running_app(
         database_url,
         rate_limits=True,
         redis_url=redis_url,
         password_reset_limit_per_account="2/hour",
         **smtp_server.settings_overrides(),
-    )
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    ) as (app, client):
         known, unknown = fresh_email("known"), fresh_email("unknown")
         await register_account(client, known)
         for email in (known, unknown):
@@ -279,10 +266,9 @@ async def test_requests_are_budgeted_per_email_known_or_not(
 
 
 async def test_requests_are_budgeted_per_client_address(database_url: str, redis_url: str) -> None:
-    settings = make_settings(
+    async with running_app(
         database_url, rate_limits=True, redis_url=redis_url, password_reset_limit_per_address="3/minute"
-    )
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    ) as (app, client):
         for _ in range(3):
             assert (await forgot(client, fresh_email())).status_code == 202
         assert_throttled(await forgot(client, fresh_email()), TOO_MANY_PASSWORD_RESETS)

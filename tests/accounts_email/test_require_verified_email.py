@@ -8,7 +8,6 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from postboard.app import create_app
 from postboard.users.models import User
 from tests.accounts_email.mails import verification_token
 from tests.helpers import (
@@ -16,11 +15,9 @@ from tests.helpers import (
     Account,
     cast_vote,
     fresh_email,
-    in_process_client,
     log_in,
-    make_settings,
     register_account,
-    started,
+    running_app,
 )
 from tests.smtp_server import SmtpServer
 
@@ -35,10 +32,9 @@ async def required_app(
     request: pytest.FixtureRequest, database_url: str, smtp_server: SmtpServer
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, bool]]:
     required: bool = request.param
-    settings = make_settings(
+    async with running_app(
         database_url, require_verified_email=required, **smtp_server.settings_overrides()
-    )
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    ) as (app, client):
         yield app, client, required
 
 

@@ -8,12 +8,17 @@ import pytest
 from fastapi import FastAPI
 
 from postboard.app import create_app
-from tests.accounts_email.mails import link_in, nth_mail, reset_token, verification_token
+from tests.accounts_email.mails import (
+    app_requiring_verified_email,
+    link_in,
+    nth_mail,
+    reset_token,
+    verification_token,
+)
 from tests.helpers import (
     DEFAULT_PASSWORD,
     NEW_PASSWORD,
     fresh_email,
-    in_process_client,
     make_settings,
     post_login,
     started,
@@ -170,8 +175,7 @@ async def test_a_verified_login_shows_no_banner(
 async def test_with_the_requirement_an_unverified_writer_keeps_the_text(
     database_url: str, smtp_server: SmtpServer
 ) -> None:
-    settings = make_settings(database_url, require_verified_email=True, **smtp_server.settings_overrides())
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    async with app_requiring_verified_email(database_url, smtp_server) as (_, client):
         await signed_in(client, fresh_email())
         refused = await submit(
             client, f"{WEB}/posts/new", f"{WEB}/posts/new", title="Kept", content="My words"
@@ -184,8 +188,7 @@ async def test_with_the_requirement_an_unverified_writer_keeps_the_text(
 async def test_with_the_requirement_an_email_change_waits_on_the_account_page(
     database_url: str, smtp_server: SmtpServer
 ) -> None:
-    settings = make_settings(database_url, require_verified_email=True, **smtp_server.settings_overrides())
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    async with app_requiring_verified_email(database_url, smtp_server) as (app, client):
         old, new = fresh_email("old"), fresh_email("new")
         await signed_in(client, old)
         changed = await submit(
@@ -207,8 +210,7 @@ async def test_with_the_requirement_an_email_change_waits_on_the_account_page(
 async def test_with_the_requirement_the_current_address_calls_the_change_off(
     database_url: str, smtp_server: SmtpServer
 ) -> None:
-    settings = make_settings(database_url, require_verified_email=True, **smtp_server.settings_overrides())
-    async with started(create_app(settings)) as app, in_process_client(app) as client:
+    async with app_requiring_verified_email(database_url, smtp_server) as (app, client):
         old = fresh_email("old")
         await signed_in(client, old)
         form = {"current_password": DEFAULT_PASSWORD}
