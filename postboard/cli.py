@@ -28,7 +28,7 @@ from postboard.errors import DomainError
 from postboard.logs import log_config
 from postboard.mail.delivery import DEFAULT_ATTEMPT_TIMEOUT_SECONDS
 from postboard.mail.message import compose_mail, mime_message
-from postboard.mail.transports import DeliveryFailed, transport_for
+from postboard.mail.transports import DeliveryFailed, Transport, transport_for
 from postboard.moderation.service import set_role
 from postboard.request_deadlines import RequestDeadlines, protocol_with_deadlines
 from postboard.seed import (
@@ -303,7 +303,7 @@ CHECK_TIMEOUT_SECONDS = 10
 
 def _check(_args: argparse.Namespace) -> None:
     settings = _settings()
-    _check_mail_settings(settings)
+    _mail_transport(settings)
     database = describe_database(settings.database_url)
     print(f"postboard: {database} is reachable and up to date ({_checked_revision(settings.database_url)})")
 
@@ -332,10 +332,11 @@ def _checked_revision(database_url: str) -> str:
     return ", ".join(sorted(current))
 
 
-def _check_mail_settings(settings: Settings) -> None:
-    """Production's mail settings, before anything starts (README: Email); the relay is not called."""
+def _mail_transport(settings: Settings) -> Transport:
+    """Where mail goes, once the mail settings (production's included: README: Email) are checked; the
+    relay is not called."""
     try:
-        transport_for(settings, timeout_seconds=DEFAULT_ATTEMPT_TIMEOUT_SECONDS)
+        return transport_for(settings, timeout_seconds=DEFAULT_ATTEMPT_TIMEOUT_SECONDS)
     except ConfigError as error:
         raise CommandError(str(error)) from None
 
@@ -344,10 +345,7 @@ def _send_test_mail(args: argparse.Namespace) -> None:
     settings = _settings()
     if not settings.smtp_host:
         raise CommandError("SMTP_HOST is unset: Postboard writes its mails to the log (README: Email)")
-    try:
-        relay = transport_for(settings, timeout_seconds=DEFAULT_ATTEMPT_TIMEOUT_SECONDS)
-    except ConfigError as error:
-        raise CommandError(str(error)) from None
+    relay = _mail_transport(settings)
     site_url = str(settings.public_url or "http://localhost:8000/")
     mail = compose_mail("test_mail", args.address, "Postboard test mail", site_url=site_url)
     try:
@@ -382,7 +380,7 @@ def _serve(args: argparse.Namespace) -> None:
         # Made here, once, so that worker processes find the development key instead of racing to make it;
         # a key made for a first start that then fails (no database) is removed again.
         with secret_key_for_start(settings):
-            _check_mail_settings(settings)
+            _mail_transport(settings)
             _migrate_in_another_process()
     except ConfigError as error:
         raise CommandError(str(error)) from None
