@@ -36,7 +36,7 @@ from postboard.errors import (
 )
 from postboard.orm import is_storable_id
 from postboard.reads import Row
-from postboard.users.models import Role, User
+from postboard.users.models import Role, User, awaits_verification
 from postboard.users.rows import add_user, change_email, lock_user
 from postboard.users.schemas import PasswordChange, UserCreate, UserUpdate
 
@@ -123,7 +123,7 @@ async def web_login_state(database: Database, user_id: int) -> WebLoginState:
     row = rows[0]
     return WebLoginState(
         is_admin=row["role"] == Role.ADMIN,
-        awaits_verification=row["email_verified_at"] is None or row["pending_email"] is not None,
+        awaits_verification=awaits_verification(row["email_verified_at"] is not None, row["pending_email"]),
     )
 
 

@@ -48,3 +48,9 @@ class User(Base):
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
+
+
+def awaits_verification(email_verified: bool, pending_email: str | None) -> bool:
+    """Whether an account's email, or the one it is changing to, has yet to be verified: what the web
+    app's banner shows."""
+    return not email_verified or pending_email is not None

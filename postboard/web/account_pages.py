@@ -13,6 +13,7 @@ from postboard.accounts.service import PasswordCheck
 from postboard.auth.dependencies import ClientAddress, Hasher, Throttling
 from postboard.errors import Conflict, Forbidden, TooManyRequests
 from postboard.headers import WEB_PREFIX
+from postboard.users.models import awaits_verification
 from postboard.users.schemas import AccountDeletion, PasswordChange, UserUpdate
 from postboard.web.forms import problems, read_session_form
 from postboard.web.messages import NOTICES, retry_after
@@ -134,7 +135,7 @@ async def _account_page(
     context.setdefault("errors", {})
     context.setdefault("new_email", "")
     # The page reads the account anyway: the banner's cookie is brought up to date with it.
-    unverified = not me["email_verified"] or me["pending_email"] is not None
+    unverified = awaits_verification(me["email_verified"], me["pending_email"])
     session = replace(session, unverified=unverified)
     response = render("account.html", status_code, session=session, me=me, **context)
     mark_unverified(request, response, unverified)
